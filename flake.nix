@@ -96,7 +96,7 @@
         in
         {
           vm-service = import ./tests/nixos/service.nix args;
-          vm-hardening = import ./tests/nixos/hardening.nix args;
+          vm-api-key-firewall = import ./tests/nixos/api-key-firewall.nix args;
         };
 
       # Wraps the plain module so `package` defaults to this flake's build, picking the

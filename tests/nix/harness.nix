@@ -10,10 +10,12 @@ rec {
 
   # config: the test's own module; hailoModule: also declare hardware.hailo.enable, as
   # importing the flake's nixosModules.hailo would.
+  # modules: what is under test (the plain module file, or the flake's wrapped nixosModules).
   eval =
     {
       config,
       hailoModule ? false,
+      modules ? [ ../../modules/hailo-clip.nix ],
     }:
     lib.evalModules {
       specialArgs.pkgs = stubs.pkgs // {
@@ -21,9 +23,9 @@ rec {
       };
       modules = [
         stubs.nixosOptions
-        ../../modules/hailo-clip.nix
         config
       ]
+      ++ modules
       ++ lib.optional hailoModule stubs.hailoHardware;
     };
 
