@@ -8,7 +8,9 @@
 #   6. the unit the module renders (render-unit.sh, mock and hailo) passes `systemd-analyze verify`
 #      without a single warning, and `systemd-analyze security --offline` stays at or under
 #      EXPOSURE_THRESHOLD (default 20, i.e. exposure 2.0 of 10).
-# Steps 4-6 need nixpkgs' lib (see nix-env.sh); without it they are SKIPPED, not failed.
+#   7. the Python test scripts of the VM tests (tests/nixos) compile (the VMs themselves need
+#      a buildable nixpkgs: `nix flake check` elsewhere).
+# Steps 4-7 need nixpkgs' lib (see nix-env.sh); without it they are SKIPPED, not failed.
 # The last line is "N passed, N failed, N skipped"; the exit status is non-zero on any failure.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -79,9 +81,11 @@ later=(
   "render-unit.sh mock" "render-unit.sh hailo"
   "systemd-analyze verify mock" "systemd-analyze verify hailo"
   "systemd-analyze security mock" "systemd-analyze security hailo"
+  "VM test scripts compile"
 )
 if ! libdir=$(find_nixpkgs_lib); then
-  for s in "${later[@]}"; do skip "$s: $NIXPKGS_LIB_HINT"; done
+  echo "$NIXPKGS_LIB_HINT"
+  for s in "${later[@]}"; do skip "$s (no nixpkgs lib)"; done
   finish
 fi
 echo "using nixpkgs lib at $libdir"
@@ -150,5 +154,22 @@ for backend in mock hailo; do
     fail "systemd-analyze security $backend: exposure ${level:-?} over threshold $threshold/100 (rc $rc)"
   fi
 done
+
+# 7
+if ! command -v python3 >/dev/null 2>&1; then
+  skip "VM test scripts compile: python3 not installed"
+elif ! scripts=$(nix-instantiate --read-write-mode --eval --strict --json "$here/vm-test-scripts.nix" --arg libDir "$libdir" 2>&1); then
+  fail "VM test scripts did not evaluate: $scripts"
+else
+  for py in $(grep -o '/nix/store/[^"]*\.py' <<<"$scripts"); do
+    name=$(basename "$py" .py)
+    name=${name#*-}
+    if err=$(python3 -c 'import sys; compile(open(sys.argv[1]).read(), sys.argv[1], "exec")' "$py" 2>&1); then
+      pass "VM test script compiles: tests/nixos/$name.nix"
+    else
+      fail "VM test script tests/nixos/$name.nix: $err"
+    fi
+  done
+fi
 
 finish

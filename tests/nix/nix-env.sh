@@ -39,7 +39,8 @@ find_nixpkgs_lib() {
     return 1
   fi
   local gitdir rev out
-  for gitdir in /work/.mirror/nix-community+nixpkgs.lib/repo /work/.mirror/NixOS+nixpkgs/repo; do
+  local mirror=${HAILO_CLIP_MIRROR:-/work/.mirror}
+  for gitdir in "$mirror/nix-community+nixpkgs.lib/repo" "$mirror/NixOS+nixpkgs/repo"; do
     [ -d "$gitdir" ] || continue
     rev=$(git --git-dir="$gitdir" rev-parse HEAD 2>/dev/null) || continue
     out="${TMPDIR:-/tmp}/hailo-clip-nixpkgs-lib-$rev"
@@ -54,4 +55,4 @@ find_nixpkgs_lib() {
   return 1
 }
 
-NIXPKGS_LIB_HINT="nixpkgs' lib not found: set NIXPKGS_LIB to a nixpkgs (or nix-community/nixpkgs.lib) checkout, e.g. git clone --depth 1 <nixpkgs.lib git URL> && NIXPKGS_LIB=\$PWD/nixpkgs.lib, or bring github:nix-community/nixpkgs.lib into /work/.mirror with the fetch tool"
+NIXPKGS_LIB_HINT="nixpkgs' lib not found. Set NIXPKGS_LIB to a checkout of nixpkgs or of github.com/nix-community/nixpkgs.lib (any recent revision), or bring github:nix-community/nixpkgs.lib into /work/.mirror with the session's fetch tool."
