@@ -78,6 +78,8 @@
               partitions = 1;
               partitionType = "count";
               cargoNextestPartitionsExtraArgs = "--no-tests=pass";
+              # Tests of the onnx backend load the runtime the same way the service does.
+              ORT_DYLIB_PATH = "${lib.getLib pkgs.onnxruntime}/lib/libonnxruntime.so";
             }
           );
           hailo-clip-audit = craneLib.cargoAudit {
@@ -142,7 +144,7 @@
               cargo-audit
               rust-analyzer
             ];
-            ORT_DYLIB_PATH = "${pkgs.onnxruntime}/lib/libonnxruntime.so";
+            ORT_DYLIB_PATH = "${lib.getLib pkgs.onnxruntime}/lib/libonnxruntime.so";
           };
         }
       );
