@@ -58,7 +58,8 @@ pkgs.testers.runNixOSTest {
         server.succeed("test \"$(stat -c %a ${keyPath})\" = 400")
         rendered = server.succeed("cat /etc/xdg/hailo-clip/hailo-clip.json")
         assert "/run/credentials/hailo-clip.service/api-key" in rendered, rendered
-        server.fail("grep -r ${key} /etc/xdg/hailo-clip/")
-        server.succeed("systemctl show -P LoadCredential hailo-clip.service | grep -q 'api-key:${keyPath}'")
+        # grep follows the /etc symlink only when it is named on the command line.
+        server.fail("grep -qF ${key} \"$(readlink -f /etc/xdg/hailo-clip/hailo-clip.json)\"")
+        server.succeed("systemctl cat hailo-clip.service | grep -qx 'LoadCredential=api-key:${keyPath}'")
   '';
 }
