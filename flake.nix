@@ -42,7 +42,11 @@
         let
           craneLib = crane.mkLib pkgs;
           hailort = pkgs.callPackage ./nix/hailort.nix { };
-          hailo-clip = pkgs.callPackage ./nix/package.nix { inherit craneLib; };
+          # hailort = null spelled out: callPackage would inject a `pkgs.hailort` if nixpkgs grew one.
+          hailo-clip = pkgs.callPackage ./nix/package.nix {
+            inherit craneLib;
+            hailort = null;
+          };
         in
         {
           inherit hailort hailo-clip;
