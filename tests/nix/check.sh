@@ -10,6 +10,8 @@
 #      EXPOSURE_THRESHOLD (default 20, i.e. exposure 2.0 of 10).
 #   7. the Python test scripts of the VM tests (tests/nixos) compile (the VMs themselves need
 #      a buildable nixpkgs: `nix flake check` elsewhere).
+#   8. the service's own config parser accepts the rendered JSON (`hailo-clip render-config`),
+#      using $HAILO_CLIP_BIN or an existing target/{release,debug}/hailo-clip; SKIP if none.
 # Steps 4-7 need nixpkgs' lib (see nix-env.sh); without it they are SKIPPED, not failed.
 # The last line is "N passed, N failed, N skipped"; the exit status is non-zero on any failure.
 set -uo pipefail
@@ -81,6 +83,7 @@ later=(
   "render-unit.sh mock" "render-unit.sh hailo"
   "systemd-analyze verify mock" "systemd-analyze verify hailo"
   "systemd-analyze security mock" "systemd-analyze security hailo"
+  "service accepts the rendered config (mock)" "service accepts the rendered config (hailo)"
   "VM test scripts compile"
 )
 if ! libdir=$(find_nixpkgs_lib); then
@@ -120,12 +123,22 @@ fi
 if ! command -v systemd-analyze >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
 fi
+bin=${HAILO_CLIP_BIN:-}
+if [ -z "$bin" ]; then
+  for b in "$repo/target/release/hailo-clip" "$repo/target/debug/hailo-clip"; do
+    if [ -x "$b" ]; then
+      bin=$b
+      break
+    fi
+  done
+fi
 for backend in mock hailo; do
   out="$scratch/unit-$backend"
   if ! msg=$("$here/render-unit.sh" "$out" "$backend" 2>&1); then
     fail "render-unit.sh $backend: $msg"
     skip "systemd-analyze verify $backend: nothing rendered"
     skip "systemd-analyze security $backend: nothing rendered"
+    skip "service accepts the rendered config ($backend): nothing rendered"
     continue
   fi
   if grep -q "^Environment=\"XDG_CONFIG_HOME=/etc/xdg\"" "$out/hailo-clip.service" &&
@@ -152,6 +165,15 @@ for backend in mock hailo; do
     pass "systemd-analyze security $backend: exposure $level (threshold $threshold/100)"
   else
     fail "systemd-analyze security $backend: exposure ${level:-?} over threshold $threshold/100 (rc $rc)"
+  fi
+
+  # 8: unknown keys are errors in the service, so this catches module/schema drift.
+  if [ -z "$bin" ]; then
+    skip "service accepts the rendered config ($backend): no hailo-clip binary (set HAILO_CLIP_BIN or cargo build first)"
+  elif perr=$("$bin" render-config --input "$out/hailo-clip.json" --output "$out/effective.json" 2>&1); then
+    pass "service accepts the rendered config ($backend)"
+  else
+    fail "service rejects the rendered config ($backend): $perr"
   fi
 done
 
