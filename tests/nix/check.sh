@@ -52,7 +52,7 @@ else
 fi
 
 # 2
-cd "$repo"
+cd "$repo" || exit 1
 if git rev-parse --git-dir >/dev/null 2>&1; then
   mapfile -t nixfiles < <(git ls-files --cached --others --exclude-standard -- '*.nix' | sort -u)
 else

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by check.sh and render-unit.sh: puts Nix on the machine and finds nixpkgs' lib.
 # Nix comes from Debian (nix-bin, Nix 2.8); no binary cache or flake registry is configured,
 # because the only network here is package registries.
@@ -55,4 +56,5 @@ find_nixpkgs_lib() {
   return 1
 }
 
+# shellcheck disable=SC2034 # read by the scripts that source this file
 NIXPKGS_LIB_HINT="nixpkgs' lib not found. Set NIXPKGS_LIB to a checkout of nixpkgs or of github.com/nix-community/nixpkgs.lib (any recent revision), or bring github:nix-community/nixpkgs.lib into /work/.mirror with the session's fetch tool."
