@@ -35,9 +35,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let api_key = read_api_key(&settings)?;
-    let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
     let engine = Engine::start(settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+    serve_engine(engine, listener, shutdown, started).await
+}
+
+/// As `serve`, with an engine the caller built (tests wrap the backend to count device calls).
+pub async fn serve_engine(
+    engine: Arc<Engine>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let api_key = read_api_key(engine.settings())?;
+    let grace = Duration::from_secs(engine.settings().server.shutdown_grace_secs);
     let state = AppState {
         engine: engine.clone(),
         metrics: crate::telemetry::metrics_handle(),

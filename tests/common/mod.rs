@@ -1,0 +1,148 @@
+//! Starts the real server on a free loopback port and talks HTTP to it.
+#![allow(dead_code)]
+
+use base64::Engine as _;
+use hailo_clip::backend::{Backend, BackendError, ModelInfo, PreparedImage, TokenIds};
+use hailo_clip::config::{BackendKind, Settings};
+use hailo_clip::engine::Engine;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct TestServer {
+    pub url: String,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let r = self.client.post(self.at(path)).json(&body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self.client.get(self.at(path)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self.client.get(self.at(path)).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap()
+    }
+}
+
+/// Mock settings on 127.0.0.1:0 with a small model so tests run fast.
+pub fn mock_settings() -> Settings {
+    let mut s = Settings::default();
+    s.server.host = "127.0.0.1".into();
+    s.server.port = 0;
+    s.backend.kind = BackendKind::Mock;
+    s.backend.mock.embedding_dimension = 64;
+    s.backend.mock.image_size = 32;
+    s.logging.level = "warn".into();
+    s
+}
+
+pub async fn start(settings: Settings) -> TestServer {
+    let engine = Engine::start(settings).expect("engine");
+    start_engine(engine).await
+}
+
+pub async fn start_engine(engine: Arc<Engine>) -> TestServer {
+    let listener = hailo_clip::server::bind(engine.settings()).await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(hailo_clip::server::serve_engine(
+        engine,
+        listener,
+        async move {
+            let _ = rx.await;
+        },
+        Instant::now(),
+    ));
+    let client = reqwest::Client::new();
+    // Ready means /health answers; warm-up may still be settling the first few ms.
+    for _ in 0..500 {
+        if let Ok(r) = client.get(format!("{url}/health")).send().await {
+            if r.status().as_u16() != 503 || !r.text().await.unwrap_or_default().contains("loading") {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    TestServer {
+        url,
+        client,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+/// Wraps a backend and counts what reaches it.
+pub struct Counting {
+    pub inner: Box<dyn Backend>,
+    pub image_calls: Arc<AtomicUsize>,
+    pub text_calls: Arc<AtomicUsize>,
+    pub texts_encoded: Arc<AtomicUsize>,
+}
+
+impl Backend for Counting {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn load(&mut self) -> Result<ModelInfo, BackendError> {
+        self.inner.load()
+    }
+    fn encode_images(&mut self, images: &[PreparedImage]) -> Result<Vec<Vec<f32>>, BackendError> {
+        self.image_calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.encode_images(images)
+    }
+    fn encode_texts(&mut self, texts: &[TokenIds]) -> Result<Vec<Vec<f32>>, BackendError> {
+        self.text_calls.fetch_add(1, Ordering::SeqCst);
+        self.texts_encoded.fetch_add(texts.len(), Ordering::SeqCst);
+        self.inner.encode_texts(texts)
+    }
+    fn versions(&self) -> BTreeMap<String, String> {
+        self.inner.versions()
+    }
+}
+
+pub fn png_b64(w: u32, h: u32, seed: u8) -> String {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x as u8).wrapping_mul(seed), (y as u8).wrapping_add(seed), seed])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(out.into_inner())
+}
+
+pub fn fixture(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+}
+
+pub fn file_b64(path: &std::path::Path) -> String {
+    base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
+}
+
+pub fn norm(v: &serde_json::Value) -> f64 {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap().powi(2))
+        .sum::<f64>()
+        .sqrt()
+}
