@@ -43,10 +43,27 @@ if ! libdir=$(find_nixpkgs_lib); then
   finish
 fi
 
+# nixos-raspberrypi's `main` (the branch flake.nix follows) for the API checks; optional.
+rpi_arg=""
+rpi_git=${NIXOS_RASPBERRYPI_GIT:-/work/.mirror/nvmd+nixos-raspberrypi/repo}
+if [ -d "$rpi_git" ] && rev=$(git --git-dir="$rpi_git" rev-parse --verify -q main 2>/dev/null); then
+  rpi_src="${TMPDIR:-/tmp}/hailo-clip-nixos-raspberrypi-$rev"
+  if [ ! -f "$rpi_src/flake.nix" ]; then
+    rm -rf "$rpi_src.tmp" && mkdir -p "$rpi_src.tmp" &&
+      git --git-dir="$rpi_git" archive "$rev" | tar -x -C "$rpi_src.tmp" &&
+      mv "$rpi_src.tmp" "$rpi_src"
+  fi
+  [ -f "$rpi_src/flake.nix" ] && rpi_arg="rpiSrc = $rpi_src;"
+fi
+if [ -z "$rpi_arg" ]; then
+  echo "SKIP nixos-raspberrypi API checks: no snapshot of nvmd/nixos-raspberrypi (set NIXOS_RASPBERRYPI_GIT to a git dir with branch main)"
+  skipped=$((skipped + 1))
+fi
+
 # One line per check: "PASS name" or "FAIL name: detail".
 expr="let lib = import $libdir; in
   lib.concatMapStrings (r: (if r.ok then \"PASS \" + r.name else \"FAIL \" + r.name + \": \" + r.detail) + \"\n\")
-    (import $repo/tests/nix/hailo-eval.nix { inherit lib; repo = $repo; })"
+    (import $repo/tests/nix/hailo-eval.nix { inherit lib; repo = $repo; $rpi_arg })"
 if ! out=$(nix eval --raw --impure --expr "$expr" 2>&1); then
   echo "FAIL evaluating tests/nix/hailo-eval.nix: $out"
   failed=$((failed + 1))

@@ -2,9 +2,13 @@
 # with stubbed NixOS options and a fake `pkgs` whose callPackage evaluates the real
 # nix/hailort.nix, nix/hailo-driver.nix and nix/hailo-firmware.nix (mkDerivation and the
 # fetchers only record their arguments). Returns a list of { name; ok; detail; }.
+# With `rpiSrc` (a nvmd/nixos-raspberrypi `main` tree) it also checks hosts/pi5 against that
+# flake's real API: its lib.nixosSystem argument assertion, the board module names, and the
+# config.txt its configtxt module renders from our dtparams.
 {
   lib,
   repo ? ../..,
+  rpiSrc ? null,
 }:
 let
   inherit (lib) mkOption types;
@@ -226,8 +230,59 @@ let
     { services.hailo-clip.enable = true; }
   ];
   hostBackend = host.services.hailo-clip.settings.backend;
+
+  rpiChecks =
+    let
+      # nixosSystem stand-in: returns its arguments so the host's can be inspected.
+      fakeNixpkgs.lib = lib // {
+        nixosSystem = args: args;
+      };
+      # The flake's outputs with stand-in inputs: nixosModules and lib only need nixpkgs' lib.
+      rpiFlake =
+        (import (rpiSrc + "/flake.nix")).outputs {
+          self = rpiFlake;
+          nixpkgs = fakeNixpkgs;
+          argononed = null;
+          nixos-images = null;
+        }
+        // {
+          inputs.nixpkgs = fakeNixpkgs;
+        };
+      # The real lib.nixosSystem (lib/internal.nix nixosSystemRPi, with its specialArgs
+      # assertion), ending in the stand-in nixpkgs.lib.nixosSystem above.
+      system = import (repo + "/hosts/pi5") {
+        inputs.nixos-raspberrypi = rpiFlake;
+        self.nixosModules = {
+          hailo = repo + "/modules/hailo.nix";
+          default = "hailo-clip-module";
+        };
+      };
+      # Ours are the last five; nixos-raspberrypi prepends its own.
+      boardModule = builtins.elemAt system.modules (builtins.length system.modules - 5);
+      boardImports = (boardModule { nixos-raspberrypi = rpiFlake; }).imports;
+      configTxt =
+        (eval [
+          (rpiSrc + "/modules/configtxt-config.nix")
+          (repo + "/hosts/pi5/models.nix")
+          (repo + "/hosts/pi5/configuration.nix")
+        ]).hardware.raspberry-pi.config-generated;
+    in
+    [
+      (check "pi5: nixos-raspberrypi lib.nixosSystem accepts the host (specialArgs.nixos-raspberrypi)" (
+        system.specialArgs ? nixos-raspberrypi
+        && lib.elem (repo + "/hosts/pi5/configuration.nix") system.modules
+        && lib.elem "hailo-clip-module" system.modules
+      ) "")
+      (check "pi5: board modules raspberry-pi-5.base, page-size-16k and sd-image exist upstream" (
+        builtins.length boardImports == 3 && lib.all builtins.isFunction boardImports
+      ) "")
+      (check "pi5: config.txt gets dtparam=pciex1 and dtparam=pciex1_gen=3" (
+        has "\ndtparam=pciex1\n" configTxt && has "\ndtparam=pciex1_gen=3\n" configTxt
+      ) configTxt)
+    ];
 in
-[
+lib.optionals (rpiSrc != null) rpiChecks
+++ [
   (expectEq "enabled: no failed assertions (versions agree)" (failedAssertions on) [ ])
   (expectEq "enabled: hailo1x_pci in boot.kernelModules" on.boot.kernelModules [ "hailo1x_pci" ])
   (expectEq "enabled: driver built for the configured kernel" driver.name
