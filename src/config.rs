@@ -370,14 +370,18 @@ impl Settings {
         if self.server.host.trim().is_empty() {
             return Err(invalid("server.host", "must not be empty"));
         }
-        if self.server.host.parse::<std::net::IpAddr>().is_err() && self.server.host != "localhost" {
+        if self.server.host.parse::<std::net::IpAddr>().is_err() && self.server.host != "localhost"
+        {
             return Err(invalid(
                 "server.host",
                 format!("{:?} is not an IP address", self.server.host),
             ));
         }
         if !self.clip.prompt_template.contains("{}") {
-            return Err(invalid("clip.prompt_template", "must contain {} for the label"));
+            return Err(invalid(
+                "clip.prompt_template",
+                "must contain {} for the label",
+            ));
         }
         if self.clip.embedding_dimension == Some(0) {
             return Err(invalid("clip.embedding_dimension", "must be positive"));
@@ -387,7 +391,10 @@ impl Settings {
         }
         let m = &self.backend.mock;
         if m.embedding_dimension == 0 {
-            return Err(invalid("backend.mock.embedding_dimension", "must be positive"));
+            return Err(invalid(
+                "backend.mock.embedding_dimension",
+                "must be positive",
+            ));
         }
         if m.image_size == 0 {
             return Err(invalid("backend.mock.image_size", "must be positive"));

@@ -6,7 +6,11 @@ use hailo_clip::engine::{ClassifyRequest, Engine};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "hailo-clip", version, about = "CLIP zero-shot image classification service")]
+#[command(
+    name = "hailo-clip",
+    version,
+    about = "CLIP zero-shot image classification service"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -86,10 +90,13 @@ fn main() -> anyhow::Result<()> {
                 Some(p) => tracing::info!(config = %p.display(), "config loaded"),
                 None => tracing::info!("no config file found; using defaults"),
             }
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async move {
                 let listener = hailo_clip::server::bind(&settings).await?;
-                hailo_clip::server::serve(settings, listener, hailo_clip::server::shutdown_signal()).await
+                hailo_clip::server::serve(settings, listener, hailo_clip::server::shutdown_signal())
+                    .await
             })
         }
         Command::Classify {
@@ -102,8 +109,11 @@ fn main() -> anyhow::Result<()> {
             config,
         } => {
             hailo_clip::telemetry::init_logging("warn");
-            let bytes = std::fs::read(&image).with_context(|| format!("cannot read {}", image.display()))?;
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let bytes = std::fs::read(&image)
+                .with_context(|| format!("cannot read {}", image.display()))?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async move {
                 let engine = cli_engine(config.as_deref())?;
                 let out = engine
@@ -131,9 +141,15 @@ fn main() -> anyhow::Result<()> {
                 anyhow::Ok(())
             })
         }
-        Command::Embed { image, text, config } => {
+        Command::Embed {
+            image,
+            text,
+            config,
+        } => {
             hailo_clip::telemetry::init_logging("warn");
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(async move {
                 let engine = cli_engine(config.as_deref())?;
                 let out = match (image, text) {

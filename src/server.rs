@@ -24,7 +24,11 @@ fn read_api_key(settings: &Settings) -> anyhow::Result<Option<Arc<str>>> {
     let key = std::fs::read_to_string(path)
         .with_context(|| format!("server.api_key_file: cannot read {}", path.display()))?;
     let key = key.trim();
-    anyhow::ensure!(!key.is_empty(), "server.api_key_file: {} is empty", path.display());
+    anyhow::ensure!(
+        !key.is_empty(),
+        "server.api_key_file: {} is empty",
+        path.display()
+    );
     Ok(Some(key.into()))
 }
 
@@ -84,7 +88,10 @@ pub async fn serve_engine(
     let _ = stop_tx.send(true);
     match tokio::time::timeout(grace, server).await {
         Ok(r) => r??,
-        Err(_) => tracing::warn!(secs = grace.as_secs(), "grace period over; exiting with requests in flight"),
+        Err(_) => tracing::warn!(
+            secs = grace.as_secs(),
+            "grace period over; exiting with requests in flight"
+        ),
     }
     tracing::info!("stopped");
     Ok(())

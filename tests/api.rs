@@ -32,7 +32,10 @@ async fn classify_ranks_labels_with_softmax_scores() {
     let srv = start(mock_settings()).await;
     let labels = ["cat", "dog", "car", "tree"];
     let (code, r) = srv
-        .post("/v1/classify", json!({"image": png_b64(50, 40, 3), "labels": labels}))
+        .post(
+            "/v1/classify",
+            json!({"image": png_b64(50, 40, 3), "labels": labels}),
+        )
         .await;
     assert_eq!(code, 200, "{r}");
     assert_eq!(r["backend"], "mock");
@@ -41,24 +44,39 @@ async fn classify_ranks_labels_with_softmax_scores() {
     let res = r["result"].as_array().unwrap();
     assert_eq!(res.len(), 4);
     let scores: Vec<f64> = res.iter().map(|x| x["score"].as_f64().unwrap()).collect();
-    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "sorted: {scores:?}");
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "sorted: {scores:?}"
+    );
     assert!((scores.iter().sum::<f64>() - 1.0).abs() < 1e-4);
     // score is softmax(100 * similarity) over the labels.
-    let sims: Vec<f64> = res.iter().map(|x| x["similarity"].as_f64().unwrap()).collect();
+    let sims: Vec<f64> = res
+        .iter()
+        .map(|x| x["similarity"].as_f64().unwrap())
+        .collect();
     let z: f64 = sims.iter().map(|s| (100.0 * (s - sims[0])).exp()).sum();
     assert!((scores[0] - 1.0 / z).abs() < 1e-4);
     // Deterministic: same request, same answer.
     let (_, again) = srv
-        .post("/v1/classify", json!({"image": png_b64(50, 40, 3), "labels": labels}))
+        .post(
+            "/v1/classify",
+            json!({"image": png_b64(50, 40, 3), "labels": labels}),
+        )
         .await;
     assert_eq!(again["result"], r["result"]);
     // top_k and threshold
     let (_, k) = srv
-        .post("/v1/classify", json!({"image": png_b64(50, 40, 3), "labels": labels, "top_k": 2}))
+        .post(
+            "/v1/classify",
+            json!({"image": png_b64(50, 40, 3), "labels": labels, "top_k": 2}),
+        )
         .await;
     assert_eq!(k["result"].as_array().unwrap().len(), 2);
     let (_, t) = srv
-        .post("/v1/classify", json!({"image": png_b64(50, 40, 3), "labels": labels, "threshold": 1.0}))
+        .post(
+            "/v1/classify",
+            json!({"image": png_b64(50, 40, 3), "labels": labels, "threshold": 1.0}),
+        )
         .await;
     assert!(t["result"].as_array().unwrap().len() <= 1);
     srv.stop().await.unwrap();
@@ -77,9 +95,14 @@ async fn negatives_take_part_but_are_not_reported() {
     assert_eq!(code, 200, "{r}");
     let res = r["result"].as_array().unwrap();
     assert_eq!(res.len(), 2);
-    assert!(res.iter().all(|x| x["label"] == "cat" || x["label"] == "dog"));
+    assert!(res
+        .iter()
+        .all(|x| x["label"] == "cat" || x["label"] == "dog"));
     let sum: f64 = res.iter().map(|x| x["score"].as_f64().unwrap()).sum();
-    assert!(sum < 1.0 - 1e-6, "negatives must take some probability mass: {sum}");
+    assert!(
+        sum < 1.0 - 1e-6,
+        "negatives must take some probability mass: {sum}"
+    );
     srv.stop().await.unwrap();
 }
 
@@ -91,10 +114,16 @@ async fn templates_and_ensembles() {
         .post("/v1/classify", json!({"image": img, "labels": ["cat", "dog"], "prompt_template": "a drawing of a {}."}))
         .await;
     let (c2, b) = srv
-        .post("/v1/classify", json!({"image": img, "labels": ["cat", "dog"]}))
+        .post(
+            "/v1/classify",
+            json!({"image": img, "labels": ["cat", "dog"]}),
+        )
         .await;
     assert_eq!((c1, c2), (200, 200));
-    assert_ne!(a["result"], b["result"], "the template changes the text embedding");
+    assert_ne!(
+        a["result"], b["result"],
+        "the template changes the text embedding"
+    );
     let (c3, e) = srv
         .post(
             "/v1/classify",
@@ -104,7 +133,10 @@ async fn templates_and_ensembles() {
     assert_eq!(c3, 200, "{e}");
     assert_eq!(e["result"].as_array().unwrap().len(), 2);
     let (c4, err) = srv
-        .post("/v1/classify", json!({"image": img, "labels": ["cat"], "prompt_template": "no placeholder"}))
+        .post(
+            "/v1/classify",
+            json!({"image": img, "labels": ["cat"], "prompt_template": "no placeholder"}),
+        )
         .await;
     assert_eq!(c4, 422);
     assert_eq!(err["error_type"], "invalid_request");
@@ -129,7 +161,10 @@ async fn embed_image_one_and_many() {
         .collect::<Vec<_>>()
         .join("\n");
     let (code, r2) = srv
-        .post("/v1/embed/image", json!({"image": format!("data:image/png;base64,{wrapped}")}))
+        .post(
+            "/v1/embed/image",
+            json!({"image": format!("data:image/png;base64,{wrapped}")}),
+        )
         .await;
     assert_eq!(code, 200, "{r2}");
     assert_eq!(r2["result"], r["result"]);
@@ -140,11 +175,15 @@ async fn embed_image_one_and_many() {
     let v = many["result"].as_array().unwrap();
     assert_eq!(v.len(), 11);
     let (_, first) = srv.post("/v1/embed/image", json!({"image": imgs[0]})).await;
-    let (_, last) = srv.post("/v1/embed/image", json!({"image": imgs[10]})).await;
+    let (_, last) = srv
+        .post("/v1/embed/image", json!({"image": imgs[10]}))
+        .await;
     assert_eq!(v[0], first["result"]);
     assert_eq!(v[10], last["result"]);
     assert_ne!(v[0], v[10]);
-    let (code, _) = srv.post("/v1/embed/image", json!({"image": [imgs[0], imgs[1]]})).await;
+    let (code, _) = srv
+        .post("/v1/embed/image", json!({"image": [imgs[0], imgs[1]]}))
+        .await;
     assert_eq!(code, 200);
     srv.stop().await.unwrap();
 }
@@ -152,12 +191,17 @@ async fn embed_image_one_and_many() {
 #[tokio::test]
 async fn embed_text_one_and_many() {
     let srv = start(mock_settings()).await;
-    let (code, r) = srv.post("/v1/embed/text", json!({"text": "a photo of a cat."})).await;
+    let (code, r) = srv
+        .post("/v1/embed/text", json!({"text": "a photo of a cat."}))
+        .await;
     assert_eq!(code, 200, "{r}");
     assert_eq!(r["result"].as_array().unwrap().len(), 64);
     assert!((norm(&r["result"]) - 1.0).abs() < 1e-5);
     let (code, m) = srv
-        .post("/v1/embed/text", json!({"texts": ["a photo of a cat.", "a photo of a dog.", "a photo of a cat."]}))
+        .post(
+            "/v1/embed/text",
+            json!({"texts": ["a photo of a cat.", "a photo of a dog.", "a photo of a cat."]}),
+        )
         .await;
     assert_eq!(code, 200, "{m}");
     let v = m["result"].as_array().unwrap();
@@ -168,7 +212,9 @@ async fn embed_text_one_and_many() {
     srv.stop().await.unwrap();
 }
 
-async fn counting_server(mut s: hailo_clip::config::Settings) -> (TestServer, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+async fn counting_server(
+    mut s: hailo_clip::config::Settings,
+) -> (TestServer, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     s.backend.warmup = false;
     let text_calls = Arc::new(AtomicUsize::new(0));
     let texts = Arc::new(AtomicUsize::new(0));
@@ -192,14 +238,21 @@ async fn repeated_label_sets_do_not_reach_the_text_encoder() {
     for _ in 0..3 {
         assert_eq!(srv.post("/v1/classify", body.clone()).await.0, 200);
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "cached labels must not be re-encoded");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "cached labels must not be re-encoded"
+    );
     // One new label: only it is encoded.
     let body2 = json!({"image": png_b64(20, 20, 5), "labels": ["cat", "dog", "fish"]});
     assert_eq!(srv.post("/v1/classify", body2).await.0, 200);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(texts.load(Ordering::SeqCst), 4);
     let (_, metrics) = srv.get_text("/metrics").await;
-    assert!(metrics.contains("hailo_clip_text_cache_hits_total"), "{metrics}");
+    assert!(
+        metrics.contains("hailo_clip_text_cache_hits_total"),
+        "{metrics}"
+    );
     assert!(metrics.contains("hailo_clip_text_cache_misses_total"));
     srv.stop().await.unwrap();
 }
@@ -219,8 +272,11 @@ async fn disabled_cache_encodes_every_time() {
 #[tokio::test]
 async fn metrics_are_prometheus_text() {
     let srv = start(mock_settings()).await;
-    srv.post("/v1/classify", json!({"image": png_b64(20, 20, 5), "labels": ["a", "b"]}))
-        .await;
+    srv.post(
+        "/v1/classify",
+        json!({"image": png_b64(20, 20, 5), "labels": ["a", "b"]}),
+    )
+    .await;
     let (code, m) = srv.get_text("/metrics").await;
     assert_eq!(code, 200);
     for name in [
@@ -246,17 +302,53 @@ async fn client_errors_get_the_right_status() {
     let srv = start(s).await;
     let img = png_b64(20, 20, 1);
     let cases: Vec<(serde_json::Value, u16, &str)> = vec![
-        (json!({"image": "!!!notbase64", "labels": ["a"]}), 400, "invalid_base64"),
-        (json!({"image": "aGVsbG8gd29ybGQ=", "labels": ["a"]}), 415, "unsupported_image"),
-        (json!({"image": png_b64(101, 100, 1), "labels": ["a"]}), 413, "image_too_large"),
+        (
+            json!({"image": "!!!notbase64", "labels": ["a"]}),
+            400,
+            "invalid_base64",
+        ),
+        (
+            json!({"image": "aGVsbG8gd29ybGQ=", "labels": ["a"]}),
+            415,
+            "unsupported_image",
+        ),
+        (
+            json!({"image": png_b64(101, 100, 1), "labels": ["a"]}),
+            413,
+            "image_too_large",
+        ),
         (json!({"image": img, "labels": []}), 422, "invalid_request"),
-        (json!({"image": img, "labels": ["a", "b", "c", "d", "e", "f"]}), 422, "invalid_request"),
-        (json!({"image": img, "labels": ["x".repeat(21)]}), 422, "invalid_request"),
-        (json!({"image": img, "labels": ["a", "a"]}), 422, "invalid_request"),
-        (json!({"image": img, "labels": ["a"], "top_k": 0}), 422, "invalid_request"),
-        (json!({"image": img, "labels": ["a"], "threshold": 2.0}), 422, "invalid_request"),
+        (
+            json!({"image": img, "labels": ["a", "b", "c", "d", "e", "f"]}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"image": img, "labels": ["x".repeat(21)]}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"image": img, "labels": ["a", "a"]}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"image": img, "labels": ["a"], "top_k": 0}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"image": img, "labels": ["a"], "threshold": 2.0}),
+            422,
+            "invalid_request",
+        ),
         (json!({"image": img}), 422, "invalid_request"),
-        (json!({"image": img, "labels": ["a"], "bogus": 1}), 422, "invalid_request"),
+        (
+            json!({"image": img, "labels": ["a"], "bogus": 1}),
+            422,
+            "invalid_request",
+        ),
         (json!({"image": img, "labels": "a"}), 422, "invalid_request"),
     ];
     for (body, status, kind) in cases {
@@ -268,7 +360,9 @@ async fn client_errors_get_the_right_status() {
     // A corrupt image of a known format
     let png = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &img).unwrap();
     let cut = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &png[..60]);
-    let (code, r) = srv.post("/v1/classify", json!({"image": cut, "labels": ["a"]})).await;
+    let (code, r) = srv
+        .post("/v1/classify", json!({"image": cut, "labels": ["a"]}))
+        .await;
     assert_eq!(code, 400, "{r}");
     assert_eq!(r["error_type"], "invalid_image");
     // Malformed JSON
@@ -284,7 +378,13 @@ async fn client_errors_get_the_right_status() {
     let b: serde_json::Value = r.json().await.unwrap();
     assert_eq!(b["error_type"], "malformed_json");
     // No JSON content type
-    let r = srv.client.post(srv.at("/v1/classify")).body("{}").send().await.unwrap();
+    let r = srv
+        .client
+        .post(srv.at("/v1/classify"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 415);
     // Body over the limit
     let big = "A".repeat(300_000);
@@ -294,7 +394,9 @@ async fn client_errors_get_the_right_status() {
     // embed forms
     let (code, _) = srv.post("/v1/embed/image", json!({})).await;
     assert_eq!(code, 422);
-    let (code, _) = srv.post("/v1/embed/image", json!({"image": img, "images": [img]})).await;
+    let (code, _) = srv
+        .post("/v1/embed/image", json!({"image": img, "images": [img]}))
+        .await;
     assert_eq!(code, 422);
     let (code, _) = srv.post("/v1/embed/text", json!({"text": ""})).await;
     assert_eq!(code, 422);
@@ -310,7 +412,10 @@ async fn other_image_formats_and_exif_orientation() {
     let srv = start(mock_settings()).await;
     for name in ["cat.jpg", "astronaut.png", "coffee.jpg"] {
         let (code, r) = srv
-            .post("/v1/embed/image", json!({"image": file_b64(&fixture(&format!("images/{name}")))}))
+            .post(
+                "/v1/embed/image",
+                json!({"image": file_b64(&fixture(&format!("images/{name}")))}),
+            )
             .await;
         assert_eq!(code, 200, "{name}: {r}");
     }
@@ -323,11 +428,15 @@ async fn other_image_formats_and_exif_orientation() {
     ] {
         let mut out = std::io::Cursor::new(Vec::new());
         if fmt == image::ImageFormat::Gif || fmt == image::ImageFormat::WebP {
-            image::DynamicImage::ImageRgb8(img.clone()).to_rgba8().write_to(&mut out, fmt).unwrap();
+            image::DynamicImage::ImageRgb8(img.clone())
+                .to_rgba8()
+                .write_to(&mut out, fmt)
+                .unwrap();
         } else {
             img.write_to(&mut out, fmt).unwrap();
         }
-        let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, out.into_inner());
+        let b64 =
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, out.into_inner());
         let (code, r) = srv.post("/v1/embed/image", json!({"image": b64})).await;
         assert_eq!(code, 200, "{fmt:?}: {r}");
     }
@@ -346,7 +455,9 @@ async fn full_queue_answers_429_at_once() {
         let srv = srv.clone();
         tasks.push(tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let (code, body) = srv.post("/v1/embed/image", json!({"image": png_b64(20, 20, i + 1)})).await;
+            let (code, body) = srv
+                .post("/v1/embed/image", json!({"image": png_b64(20, 20, i + 1)}))
+                .await;
             (code, body, started.elapsed())
         }));
     }
@@ -359,7 +470,10 @@ async fn full_queue_answers_429_at_once() {
             429 => {
                 rejected += 1;
                 assert_eq!(body["error_type"], "overloaded");
-                assert!(took.as_millis() < 250, "429 must not wait for the device: {took:?}");
+                assert!(
+                    took.as_millis() < 250,
+                    "429 must not wait for the device: {took:?}"
+                );
             }
             other => panic!("unexpected {other}: {body}"),
         }
@@ -378,7 +492,9 @@ async fn device_fault_turns_unhealthy_then_recovers() {
     let srv = start(s).await;
     let mut seen_503 = false;
     for i in 0..6u8 {
-        let (code, r) = srv.post("/v1/embed/image", json!({"image": png_b64(20, 20, i + 1)})).await;
+        let (code, r) = srv
+            .post("/v1/embed/image", json!({"image": png_b64(20, 20, i + 1)}))
+            .await;
         match code {
             200 => {}
             503 => {
@@ -412,12 +528,18 @@ async fn model_mismatch_is_a_clear_503() {
     s.clip.image_size = Some(224);
     let srv = start(s).await;
     let (code, r) = srv
-        .post("/v1/classify", json!({"image": png_b64(20, 20, 1), "labels": ["a"]}))
+        .post(
+            "/v1/classify",
+            json!({"image": png_b64(20, 20, 1), "labels": ["a"]}),
+        )
         .await;
     assert_eq!(code, 503, "{r}");
     assert_eq!(r["error_type"], "not_ready");
     let msg = r["error"].as_str().unwrap();
-    assert!(msg.contains("clip.image_size is 224") && msg.contains("32x32"), "{msg}");
+    assert!(
+        msg.contains("clip.image_size is 224") && msg.contains("32x32"),
+        "{msg}"
+    );
     let (code, h) = srv.get("/health").await;
     assert_eq!(code, 503);
     assert_eq!(h["status"], "failed");
@@ -434,7 +556,10 @@ async fn abandoned_requests_are_skipped_by_the_device() {
     // One slow job occupies the device; the second client gives up while queued.
     let busy = {
         let srv = srv.clone();
-        tokio::spawn(async move { srv.post("/v1/embed/image", json!({"image": png_b64(20, 20, 1)})).await })
+        tokio::spawn(async move {
+            srv.post("/v1/embed/image", json!({"image": png_b64(20, 20, 1)}))
+                .await
+        })
     };
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let impatient = reqwest::Client::builder()
@@ -491,7 +616,10 @@ async fn lazy_start_loads_on_first_request() {
     let (code, h) = srv.get("/health").await;
     assert_eq!(code, 200);
     assert_eq!(h["model_loaded"], false);
-    assert_eq!(srv.post("/v1/embed/text", json!({"text": "a"})).await.0, 200);
+    assert_eq!(
+        srv.post("/v1/embed/text", json!({"text": "a"})).await.0,
+        200
+    );
     let (_, h) = srv.get("/health").await;
     assert_eq!(h["model_loaded"], true);
     srv.stop().await.unwrap();

@@ -32,7 +32,8 @@ fn mock_yaml(port: u16, extra: &str) -> String {
 fn spawn_notified(dir: &Path, config: &Path) -> (Child, UnixDatagram) {
     let sock_path = dir.join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(config)
@@ -57,7 +58,9 @@ fn wait_ready(sock: &UnixDatagram) {
 
 fn body(image_side: u32) -> String {
     use base64::Engine as _;
-    let img = image::RgbImage::from_fn(image_side, image_side, |x, y| image::Rgb([x as u8, y as u8, 1]));
+    let img = image::RgbImage::from_fn(image_side, image_side, |x, y| {
+        image::Rgb([x as u8, y as u8, 1])
+    });
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
     serde_json::json!({"image": base64::engine::general_purpose::STANDARD.encode(out.into_inner()), "labels": ["a", "b"]})
@@ -106,19 +109,36 @@ fn notifies_ready_and_drains_in_flight_requests_on_sigterm() {
     assert!(String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1"));
     // New connections are refused while the old request finishes.
     std::thread::sleep(Duration::from_millis(200));
-    assert!(post(port, "/health", "").is_err(), "listener must be closed after SIGTERM");
-    let (code, resp) = inflight.join().unwrap().expect("in-flight request answered");
+    assert!(
+        post(port, "/health", "").is_err(),
+        "listener must be closed after SIGTERM"
+    );
+    let (code, resp) = inflight
+        .join()
+        .unwrap()
+        .expect("in-flight request answered");
     assert_eq!(code, 200, "{resp}");
     assert!(resp.contains("\"result\""));
     let status = child.wait().unwrap();
     assert!(status.success(), "exit 0 after drain, got {status:?}");
     assert!(started.elapsed() < Duration::from_secs(8));
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     // Under journald the journal stamps lines; ours must not add a second timestamp.
     let first = err.lines().next().unwrap_or_default();
-    assert!(!first.starts_with("20"), "no timestamp under JOURNAL_STREAM: {first}");
-    assert!(err.contains("route=\"/v1/classify\"") || err.contains("route=/v1/classify"), "request log line: {err}");
+    assert!(
+        !first.starts_with("20"),
+        "no timestamp under JOURNAL_STREAM: {first}"
+    );
+    assert!(
+        err.contains("route=\"/v1/classify\"") || err.contains("route=/v1/classify"),
+        "request log line: {err}"
+    );
 }
 
 #[test]
@@ -149,7 +169,11 @@ fn render_config_applies_defaults_and_is_byte_identical() {
         .status()
         .unwrap();
     assert!(st.success());
-    assert_eq!(first, std::fs::read(&out).unwrap(), "re-render must be byte-identical");
+    assert_eq!(
+        first,
+        std::fs::read(&out).unwrap(),
+        "re-render must be byte-identical"
+    );
     let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
     assert_eq!(v["server"]["port"], 5001);
     assert_eq!(v["server"]["host"], "0.0.0.0");
@@ -209,13 +233,18 @@ fn warmup_failure_stops_start_with_the_reason() {
         "{}clip:\n  image_size: 224\n",
         mock_yaml(port, "")
     ));
-    assert!(e.contains("clip.image_size is 224") && e.contains("16x16"), "{e}");
+    assert!(
+        e.contains("clip.image_size is 224") && e.contains("16x16"),
+        "{e}"
+    );
 }
 
 #[test]
 fn hailo_without_feature_says_how_to_fix() {
     let port = free_port();
-    let e = serve_error(&format!("server:\n  host: 127.0.0.1\n  port: {port}\nbackend:\n  type: hailo\n"));
+    let e = serve_error(&format!(
+        "server:\n  host: 127.0.0.1\n  port: {port}\nbackend:\n  type: hailo\n"
+    ));
     assert!(e.contains("hailo"), "{e}");
 }
 
@@ -231,7 +260,11 @@ fn classify_and_embed_commands_run_in_process() {
         .arg(&cfg)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["backend"], "mock");
     assert_eq!(v["result"].as_array().unwrap().len(), 2);

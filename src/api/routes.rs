@@ -25,7 +25,11 @@ pub async fn health(State(s): State<AppState>) -> impl IntoResponse {
     // A lazy start can serve: the first request loads the model.
     let (ready, status, reason) = match &snap.phase {
         Phase::Ready => (true, "ok", None),
-        Phase::NotLoaded => (true, "ok", Some("model loads on the first request".to_string())),
+        Phase::NotLoaded => (
+            true,
+            "ok",
+            Some("model loads on the first request".to_string()),
+        ),
         Phase::Loading => (false, "loading", Some("model is loading".to_string())),
         Phase::Unhealthy(r) => (false, "unhealthy", Some(r.clone())),
         Phase::Failed(r) => (false, "failed", Some(r.clone())),
@@ -121,7 +125,12 @@ fn one_or_many(
     }
 }
 
-fn embed_response(s: &AppState, mut v: Vec<Vec<f32>>, single: bool, ms: f64) -> Json<EmbedResponse> {
+fn embed_response(
+    s: &AppState,
+    mut v: Vec<Vec<f32>>,
+    single: bool,
+    ms: f64,
+) -> Json<EmbedResponse> {
     let dimension = v.first().map_or(0, |x| x.len());
     let result = if single {
         EmbedResult::One(v.swap_remove(0))

@@ -21,7 +21,12 @@ impl MockBackend {
         }
     }
 
-    fn device_call(&mut self, fixed_ms: f64, per_item_ms: f64, n: usize) -> Result<(), BackendError> {
+    fn device_call(
+        &mut self,
+        fixed_ms: f64,
+        per_item_ms: f64,
+        n: usize,
+    ) -> Result<(), BackendError> {
         self.calls += 1;
         let ms = fixed_ms + per_item_ms * n as f64;
         if ms > 0.0 {
@@ -154,6 +159,9 @@ mod tests {
         };
         let mut b = MockBackend::new("m", cfg);
         assert!(b.encode_images(&[img(0)]).is_ok());
-        assert!(matches!(b.encode_images(&[img(0)]), Err(BackendError::Fault(_))));
+        assert!(matches!(
+            b.encode_images(&[img(0)]),
+            Err(BackendError::Fault(_))
+        ));
     }
 }

@@ -130,7 +130,8 @@ impl Engine {
     pub async fn wait_settled(&self) -> Phase {
         loop {
             let p = self.shared.snapshot().phase;
-            if !matches!(p, Phase::Loading) && !(self.settings.backend.warmup && p == Phase::NotLoaded)
+            if !matches!(p, Phase::Loading)
+                && !(self.settings.backend.warmup && p == Phase::NotLoaded)
             {
                 return p;
             }
@@ -188,13 +189,19 @@ impl Engine {
         Ok(out)
     }
 
-    async fn run(&self, job: impl FnOnce(worker::Reply) -> Job) -> Result<(worker::Embeddings, Timing), EngineError> {
+    async fn run(
+        &self,
+        job: impl FnOnce(worker::Reply) -> Job,
+    ) -> Result<(worker::Embeddings, Timing), EngineError> {
         let (tx, rx) = oneshot::channel();
         self.queue.submit(job(tx))?;
         rx.await.map_err(|_| EngineError::ShuttingDown)?
     }
 
-    pub async fn embed_images(&self, images: Vec<String>) -> Result<Outcome<Vec<Vec<f32>>>, EngineError> {
+    pub async fn embed_images(
+        &self,
+        images: Vec<String>,
+    ) -> Result<Outcome<Vec<Vec<f32>>>, EngineError> {
         let n = images.len();
         if n == 0 {
             return Err(EngineError::Invalid("no image given".into()));
@@ -223,9 +230,13 @@ impl Engine {
     }
 
     /// Embeddings for exact prompts, from the cache where possible; misses go to the device in one job.
-    async fn prompt_embeddings(&self, prompts: &[String]) -> Result<Outcome<Vec<Embedding>>, EngineError> {
+    async fn prompt_embeddings(
+        &self,
+        prompts: &[String],
+    ) -> Result<Outcome<Vec<Embedding>>, EngineError> {
         let model = self.settings.clip.model.as_str();
-        let mut out: Vec<Option<Embedding>> = prompts.iter().map(|p| self.cache.get(model, p)).collect();
+        let mut out: Vec<Option<Embedding>> =
+            prompts.iter().map(|p| self.cache.get(model, p)).collect();
         let mut missing: Vec<usize> = Vec::new();
         for (i, slot) in out.iter().enumerate() {
             // Duplicate prompts in one request are encoded once.
@@ -237,7 +248,10 @@ impl Engine {
         if !missing.is_empty() {
             self.check_ready()?;
             self.model_info().await?;
-            let ids = missing.iter().map(|&i| self.tokenizer.tokenize(&prompts[i])).collect();
+            let ids = missing
+                .iter()
+                .map(|&i| self.tokenizer.tokenize(&prompts[i]))
+                .collect();
             let (vecs, t) = self
                 .run(|reply| Job::Texts {
                     items: ids,
@@ -257,13 +271,19 @@ impl Engine {
             }
         }
         Ok(Outcome {
-            value: out.into_iter().map(|e| e.expect("every prompt filled")).collect(),
+            value: out
+                .into_iter()
+                .map(|e| e.expect("every prompt filled"))
+                .collect(),
             inference_ms: timing.inference_ms,
             queue_ms: timing.queue_ms,
         })
     }
 
-    pub async fn embed_texts(&self, texts: Vec<String>) -> Result<Outcome<Vec<Vec<f32>>>, EngineError> {
+    pub async fn embed_texts(
+        &self,
+        texts: Vec<String>,
+    ) -> Result<Outcome<Vec<Vec<f32>>>, EngineError> {
         let n = texts.len();
         if n == 0 {
             return Err(EngineError::Invalid("no text given".into()));
@@ -316,7 +336,9 @@ impl Engine {
         let mut seen = std::collections::HashSet::new();
         for label in &req.labels {
             if !seen.insert(label.as_str()) {
-                return Err(EngineError::Invalid(format!("label {label:?} is given twice")));
+                return Err(EngineError::Invalid(format!(
+                    "label {label:?} is given twice"
+                )));
             }
         }
         if req.top_k == Some(0) {
@@ -324,7 +346,9 @@ impl Engine {
         }
         if let Some(t) = req.threshold {
             if !(0.0..=1.0).contains(&t) {
-                return Err(EngineError::Invalid("threshold must be between 0 and 1".into()));
+                return Err(EngineError::Invalid(
+                    "threshold must be between 0 and 1".into(),
+                ));
             }
         }
         let templates = match (&req.templates, &req.prompt_template) {
@@ -359,7 +383,10 @@ impl Engine {
         Ok(templates)
     }
 
-    pub async fn classify(&self, req: ClassifyRequest) -> Result<Outcome<Vec<LabelScore>>, EngineError> {
+    pub async fn classify(
+        &self,
+        req: ClassifyRequest,
+    ) -> Result<Outcome<Vec<LabelScore>>, EngineError> {
         let templates = self.validate_classify(&req)?;
         self.check_ready()?;
         let info = self.model_info().await?;
@@ -385,7 +412,10 @@ impl Engine {
         let texts = texts?;
         let per = templates.len();
         let class_vec = |i: usize| -> Vec<f32> {
-            let parts: Vec<&[f32]> = texts.value[i * per..(i + 1) * per].iter().map(|e| &e[..]).collect();
+            let parts: Vec<&[f32]> = texts.value[i * per..(i + 1) * per]
+                .iter()
+                .map(|e| &e[..])
+                .collect();
             scoring::ensemble(&parts)
         };
         let labels: Vec<(String, Vec<f32>)> = req

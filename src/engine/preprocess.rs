@@ -29,7 +29,10 @@ pub fn decode_base64(input: &str) -> Result<Vec<u8>, EngineError> {
             .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))
     };
     let bytes = if payload.bytes().any(|b| b.is_ascii_whitespace()) {
-        let compact: String = payload.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let compact: String = payload
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
         decode(&compact)
     } else {
         decode(payload)
@@ -160,10 +163,16 @@ mod tests {
         let raw = b"\x89PNG....";
         let b = base64::engine::general_purpose::STANDARD.encode(raw);
         assert_eq!(decode_base64(&b).unwrap(), raw);
-        assert_eq!(decode_base64(&format!("data:image/png;base64,{b}")).unwrap(), raw);
+        assert_eq!(
+            decode_base64(&format!("data:image/png;base64,{b}")).unwrap(),
+            raw
+        );
         let wrapped = format!("{}\n {}\r\n", &b[..4], &b[4..]);
         assert_eq!(decode_base64(&wrapped).unwrap(), raw);
-        assert!(matches!(decode_base64("%%%"), Err(EngineError::InvalidBase64(_))));
+        assert!(matches!(
+            decode_base64("%%%"),
+            Err(EngineError::InvalidBase64(_))
+        ));
         assert!(decode_base64("data:image/png,abc").is_err());
     }
 
@@ -181,7 +190,10 @@ mod tests {
             max_pixels: 100,
             ..pre(ResizeMode::Squash)
         };
-        assert!(matches!(p.prepare(&png(20, 20)), Err(EngineError::ImageTooLarge(_))));
+        assert!(matches!(
+            p.prepare(&png(20, 20)),
+            Err(EngineError::ImageTooLarge(_))
+        ));
     }
 
     #[test]

@@ -61,7 +61,11 @@ pub fn classify(
         })
         .filter(|s| threshold.is_none_or(|t| s.score >= t))
         .collect();
-    out.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.label.cmp(&b.label)));
+    out.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.label.cmp(&b.label))
+    });
     if let Some(k) = top_k {
         out.truncate(k);
     }
@@ -100,10 +104,14 @@ mod tests {
     #[test]
     fn top_k_and_threshold() {
         let img = [1.0, 0.0, 0.0];
-        let labels: Vec<_> = [("x", [0.99, 0.14, 0.0]), ("y", [0.98, 0.0, 0.2]), ("z", [0.0, 0.0, 1.0])]
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_vec()))
-            .collect();
+        let labels: Vec<_> = [
+            ("x", [0.99, 0.14, 0.0]),
+            ("y", [0.98, 0.0, 0.2]),
+            ("z", [0.0, 0.0, 1.0]),
+        ]
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_vec()))
+        .collect();
         assert_eq!(classify(&img, &labels, &[], Some(2), None).len(), 2);
         let t = classify(&img, &labels, &[], None, Some(0.5));
         assert_eq!(t.len(), 1);

@@ -204,7 +204,12 @@ impl Worker {
         }
         self.shared.set_phase(Phase::Loading);
         let started = Instant::now();
-        match self.backend.load().map_err(EngineError::from).and_then(|i| self.check(i)) {
+        match self
+            .backend
+            .load()
+            .map_err(EngineError::from)
+            .and_then(|i| self.check(i))
+        {
             Ok(info) => {
                 tracing::info!(
                     backend = %self.backend.name(),
@@ -213,7 +218,8 @@ impl Worker {
                     ms = started.elapsed().as_millis() as u64,
                     "model loaded"
                 );
-                self.shared.set_loaded(info.clone(), self.backend.versions());
+                self.shared
+                    .set_loaded(info.clone(), self.backend.versions());
                 self.info = Some(info.clone());
                 Ok(info)
             }
@@ -255,11 +261,15 @@ impl Worker {
             height: h,
             rgb: vec![0; (w * h * 3) as usize],
         };
-        self.backend.encode_images(&[img]).map_err(EngineError::from)?;
+        self.backend
+            .encode_images(&[img])
+            .map_err(EngineError::from)?;
         let mut ids = [0u32; crate::backend::CONTEXT_LENGTH];
         ids[0] = 49406;
         ids[1] = 49407;
-        self.backend.encode_texts(&[ids]).map_err(EngineError::from)?;
+        self.backend
+            .encode_texts(&[ids])
+            .map_err(EngineError::from)?;
         Ok(())
     }
 
@@ -332,7 +342,10 @@ impl Worker {
                         break;
                     }
                     let d = *deadline.get_or_insert_with(|| Instant::now() + self.cfg.max_wait);
-                    match self.rx.recv_timeout(d.saturating_duration_since(Instant::now())) {
+                    match self
+                        .rx
+                        .recv_timeout(d.saturating_duration_since(Instant::now()))
+                    {
                         Ok(j) => Some(j),
                         Err(_) => break,
                     }

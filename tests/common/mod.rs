@@ -23,7 +23,13 @@ impl TestServer {
     }
 
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-        let r = self.client.post(self.at(path)).json(&body).send().await.unwrap();
+        let r = self
+            .client
+            .post(self.at(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
@@ -78,7 +84,8 @@ pub async fn start_engine(engine: Arc<Engine>) -> TestServer {
     // Ready means /health answers; warm-up may still be settling the first few ms.
     for _ in 0..500 {
         if let Ok(r) = client.get(format!("{url}/health")).send().await {
-            if r.status().as_u16() != 503 || !r.text().await.unwrap_or_default().contains("loading") {
+            if r.status().as_u16() != 503 || !r.text().await.unwrap_or_default().contains("loading")
+            {
                 break;
             }
         }
@@ -123,7 +130,11 @@ impl Backend for Counting {
 
 pub fn png_b64(w: u32, h: u32, seed: u8) -> String {
     let img = image::RgbImage::from_fn(w, h, |x, y| {
-        image::Rgb([(x as u8).wrapping_mul(seed), (y as u8).wrapping_add(seed), seed])
+        image::Rgb([
+            (x as u8).wrapping_mul(seed),
+            (y as u8).wrapping_add(seed),
+            seed,
+        ])
     });
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
@@ -131,7 +142,9 @@ pub fn png_b64(w: u32, h: u32, seed: u8) -> String {
 }
 
 pub fn fixture(path: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
 }
 
 pub fn file_b64(path: &std::path::Path) -> String {
