@@ -48,7 +48,8 @@ stdenv.mkDerivation (finalAttrs: {
     ${lib.concatStrings (
       lib.mapAttrsToList (name: src: ''
         mkdir -p hailort/external/${name}-src
-        cp -r --no-preserve=mode ${src}/. hailort/external/${name}-src/
+        cp -r ${src}/. hailort/external/${name}-src/
+        chmod -R u+w hailort/external/${name}-src
       '') deps
     )}
 
