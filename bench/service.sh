@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Request-overhead benchmark: the release server, mock backend timed like a Hailo-10H, loaded by wrk
+# on 127.0.0.1. See docs/benchmark.md. About 90 s after the build with the default 10 s per run.
+#
+#   bash bench/service.sh                  # build release, run, print the table
+#   BENCH_DURATION=5 bash bench/service.sh # shorter runs
+#   BENCH_STRICT=1 bash bench/service.sh   # exit 1 when a target is missed
+#   HAILO_CLIP_BIN=path bash bench/service.sh  # skip the build, use this binary
+#
+# Results: table on stdout, JSON at $BENCH_OUT (default ${TMPDIR:-/tmp}/hailo-clip-bench/service.json).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v wrk >/dev/null || need_apt+=(wrk)
+command -v python3 >/dev/null || need_apt+=(python3)
+if ((${#need_apt[@]})); then
+    echo "installing ${need_apt[*]}" >&2
+    sudo_cmd=()
+    [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+bin="${HAILO_CLIP_BIN:-}"
+if [[ -z $bin ]]; then
+    cargo build --release --locked --quiet --bin hailo-clip
+    bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/hailo-clip"
+fi
+
+args=(--binary "$bin" --duration "${BENCH_DURATION:-10}"
+      --out "${BENCH_OUT:-${TMPDIR:-/tmp}/hailo-clip-bench/service.json}")
+[[ -n ${BENCH_STRICT:-} && ${BENCH_STRICT} != 0 ]] && args+=(--strict)
+exec python3 bench/service/run.py "${args[@]}" "$@"
