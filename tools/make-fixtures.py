@@ -8,6 +8,8 @@ Subcommands:
              with torch reference outputs
   tokenizer  tests/fixtures/tokenizer_parity.json: open_clip token ids for a corpus of strings
   all        all three, in that order (tiny needs the images)
+  check      verify the committed tiny-rn fixture against its references with onnxruntime and
+             numpy only (no torch): file hashes, embeddings, batching. Prints 'N passed, N failed'.
 
 Outputs are deterministic for fixed package versions (tools/requirements-export.txt), except the
 timings recorded in tiny-rn/model.json.
@@ -22,8 +24,9 @@ import json
 import sys
 from pathlib import Path
 
+import hashlib
+
 import numpy as np
-from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
@@ -51,6 +54,7 @@ def load_exporter():
 
 def make_images():
     import skimage.data
+    from PIL import Image
 
     IMAGES.mkdir(parents=True, exist_ok=True)
     cat = Image.fromarray(skimage.data.chelsea())  # 451x300
@@ -205,10 +209,62 @@ def _bpe(tok, cleaned: str) -> list[int]:
     return ids
 
 
+def check_fixtures(model_dir: Path) -> int:
+    """Consistency of committed files: the ONNX graphs still produce the stored torch outputs."""
+    import onnxruntime as ort
+
+    meta = json.loads((model_dir / "model.json").read_text())
+    ref = json.loads((model_dir / "reference.json").read_text())
+    passed, failed = 0, 0
+
+    def result(name: str, ok: bool, detail: str = ""):
+        nonlocal passed, failed
+        passed += ok
+        failed += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {name} {detail}")
+
+    for part in ("image", "text"):
+        f = model_dir / meta[part]["file"]
+        result(f"sha256 {f.name}", hashlib.sha256(f.read_bytes()).hexdigest() == meta[part]["sha256"])
+    for img in ref["images"]:
+        f = REPO_ROOT / img["file"]
+        result(f"sha256 {img['file']}", hashlib.sha256(f.read_bytes()).hexdigest() == img["sha256"])
+    img = ort.InferenceSession(str(model_dir / meta["image"]["file"]), providers=["CPUExecutionProvider"])
+    txt = ort.InferenceSession(str(model_dir / meta["text"]["file"]), providers=["CPUExecutionProvider"])
+    s = ref["image_size"]
+
+    def close(got, want) -> tuple[bool, str]:
+        want = np.asarray(want, np.float32)
+        rel = float(np.abs(got - want).max() / np.abs(want).max())
+        cos = float(got @ want / (np.linalg.norm(got) * np.linalg.norm(want)))
+        # Relative to the largest component; random full-size ResNets reach 7e-4 on near-cancelling
+        # inputs (the all-zeros tensor) between torch and onnxruntime, the tiny model stays < 1e-5.
+        return rel < 2e-3 and cos > 0.99999, f"rel={rel:.2e} cos={cos:.8f}"
+
+    cases = [(p["name"], p["file"], p["image_embeds"]) for p in ref["pixel_tensors"]]
+    cases += [(f"{i['name']}/{m}", pp["tensor_file"], pp["image_embeds"]) for i in ref["images"] for m, pp in i["preprocess"].items()]
+    tensors = []
+    for name, rel_file, want in cases:
+        x = np.fromfile(model_dir / rel_file, dtype="<f4").reshape(1, 3, s, s)
+        tensors.append(x[0])
+        result(f"image {name}", *close(img.run(None, {meta["image"]["input"]: x})[0][0], want))
+    batch = img.run(None, {meta["image"]["input"]: np.stack(tensors)})[0]
+    result("image batch of %d" % len(tensors), *close(batch.reshape(-1), np.concatenate([c[2] for c in cases])))
+    ids = np.array([t["input_ids"] for t in ref["texts"]], dtype=np.int64)
+    out = txt.run(None, {meta["text"]["input"]: ids})[0]
+    for t, got in zip(ref["texts"], out):
+        result(f"text {t['text'][:40]!r}", *close(got, t["text_embeds"]))
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=["images", "tiny", "tokenizer", "all"])
+    ap.add_argument("what", choices=["images", "tiny", "tokenizer", "all", "check"])
+    ap.add_argument("--model-dir", type=Path, default=TINY_DIR, help="for check: an export-onnx.py output dir")
     args = ap.parse_args(argv)
+    if args.what == "check":
+        return check_fixtures(args.model_dir)
     if args.what in ("images", "all"):
         make_images()
     if args.what in ("tiny", "all"):
