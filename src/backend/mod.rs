@@ -1,6 +1,7 @@
 //! The backend trait: what the device thread calls. Synchronous and object-safe, so the
 //! device thread can own a `Box<dyn Backend>` and nothing else touches the hardware.
 
+pub mod hailo;
 pub mod mock;
 pub mod split;
 
@@ -81,6 +82,9 @@ fn build_kind(kind: BackendKind, settings: &Settings) -> Result<Box<dyn Backend>
         BackendKind::Onnx => Err(BackendError::Setup(
             "backend \"onnx\" is not built into this binary yet".into(),
         )),
+        #[cfg(feature = "hailo")]
+        BackendKind::Hailo => Ok(Box::new(hailo::HailoBackend::from_settings(settings))),
+        #[cfg(not(feature = "hailo"))]
         BackendKind::Hailo => Err(BackendError::Setup(
             "backend \"hailo\" needs a build with the `hailo` cargo feature (HailoRT 5.x); \
              this binary was built without it"

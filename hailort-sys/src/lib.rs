@@ -1,0 +1,296 @@
+//! HailoRT for Hailo-10H through a small C++ shim (`shim/hrt_shim.cpp`) over the C++ InferModel
+//! API; HailoRT's C API cannot configure models on the 10H (it returns HAILO_NOT_IMPLEMENTED).
+//!
+//! The crate always provides the device-neutral types and the [`InferDevice`] / [`InferModel`]
+//! traits, so code above it can be tested against a simulated device. The real device
+//! ([`HailoDevice`]) exists only with the `link` feature, which compiles the shim and links
+//! `libhailort`.
+
+use std::fmt;
+use std::path::Path;
+
+#[cfg(feature = "link")]
+mod ffi;
+#[cfg(feature = "link")]
+pub use ffi::{library_version, status_name, HailoDevice};
+
+/// `hailo_status` values used by callers (numbers from HailoRT 5.x `hailort.h`).
+pub mod status {
+    pub const SUCCESS: i32 = 0;
+    pub const INVALID_ARGUMENT: i32 = 2;
+    pub const OUT_OF_HOST_MEMORY: i32 = 3;
+    pub const TIMEOUT: i32 = 4;
+    pub const INVALID_OPERATION: i32 = 6;
+    pub const NOT_IMPLEMENTED: i32 = 7;
+    pub const INTERNAL_FAILURE: i32 = 8;
+    pub const OPEN_FILE_FAILURE: i32 = 13;
+    pub const INVALID_HEF: i32 = 26;
+    pub const DRIVER_OPERATION_FAILED: i32 = 36;
+    pub const NOT_FOUND: i32 = 61;
+    pub const COMMUNICATION_CLOSED: i32 = 62;
+    pub const STREAM_ABORT: i32 = 63;
+    pub const DRIVER_NOT_INSTALLED: i32 = 64;
+    pub const DEVICE_IN_USE: i32 = 73;
+    pub const OUT_OF_PHYSICAL_DEVICES: i32 = 74;
+    pub const INVALID_DEVICE_ARCHITECTURE: i32 = 75;
+    pub const INVALID_DRIVER_VERSION: i32 = 76;
+    pub const RPC_FAILED: i32 = 77;
+    pub const NOT_SUPPORTED: i32 = 79;
+    pub const DRIVER_INVALID_RESPONSE: i32 = 85;
+    pub const DRIVER_INVALID_IOCTL: i32 = 86;
+    pub const DRIVER_TIMEOUT: i32 = 87;
+    pub const CONNECTION_REFUSED: i32 = 89;
+    pub const HEF_FILE_CORRUPTED: i32 = 91;
+    pub const HEF_NOT_SUPPORTED: i32 = 92;
+    pub const HEF_NOT_COMPATIBLE_WITH_DEVICE: i32 = 93;
+    pub const DEVICE_NOT_CONNECTED: i32 = 96;
+    pub const DEVICE_TEMPORARILY_UNAVAILABLE: i32 = 97;
+}
+
+/// A failed HailoRT call: the `hailo_status` and what the shim was doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HrtError {
+    pub status: i32,
+    pub message: String,
+}
+
+impl HrtError {
+    pub fn new(status: i32, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for HrtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (hailo_status {})", self.message, self.status)
+    }
+}
+
+impl std::error::Error for HrtError {}
+
+/// `hailo_format_type_t`. `Auto` asks HailoRT to keep the HEF's own format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatType {
+    Auto,
+    Uint8,
+    Uint16,
+    Float32,
+    Other(i32),
+}
+
+impl FormatType {
+    pub fn from_raw(v: i32) -> Self {
+        match v {
+            0 => Self::Auto,
+            1 => Self::Uint8,
+            2 => Self::Uint16,
+            3 => Self::Float32,
+            o => Self::Other(o),
+        }
+    }
+
+    pub fn raw(self) -> i32 {
+        match self {
+            Self::Auto => 0,
+            Self::Uint8 => 1,
+            Self::Uint16 => 2,
+            Self::Float32 => 3,
+            Self::Other(o) => o,
+        }
+    }
+
+    /// Bytes per element on the host, when the type has a fixed width.
+    pub fn element_size(self) -> Option<usize> {
+        match self {
+            Self::Uint8 => Some(1),
+            Self::Uint16 => Some(2),
+            Self::Float32 => Some(4),
+            _ => None,
+        }
+    }
+}
+
+/// `hailo_format_order_t` values the backend cares about; anything else is `Other`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatOrder {
+    Auto,
+    Nhwc,
+    Nhcw,
+    Fcr,
+    F8cr,
+    Nhw,
+    Nc,
+    Other(i32),
+}
+
+impl FormatOrder {
+    pub fn from_raw(v: i32) -> Self {
+        match v {
+            0 => Self::Auto,
+            1 => Self::Nhwc,
+            2 => Self::Nhcw,
+            3 => Self::Fcr,
+            4 => Self::F8cr,
+            5 => Self::Nhw,
+            6 => Self::Nc,
+            o => Self::Other(o),
+        }
+    }
+
+    pub fn raw(self) -> i32 {
+        match self {
+            Self::Auto => 0,
+            Self::Nhwc => 1,
+            Self::Nhcw => 2,
+            Self::Fcr => 3,
+            Self::F8cr => 4,
+            Self::Nhw => 5,
+            Self::Nc => 6,
+            Self::Other(o) => o,
+        }
+    }
+}
+
+/// `hailo_quant_info_t`: float = (q - zp) * scale.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuantInfo {
+    pub zp: f32,
+    pub scale: f32,
+}
+
+/// One input or output stream of a configured model, in its host-side format.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamInfo {
+    pub name: String,
+    pub height: u32,
+    pub width: u32,
+    pub features: u32,
+    pub format_type: FormatType,
+    pub format_order: FormatOrder,
+    /// Bytes of one frame on the host.
+    pub frame_size: usize,
+    /// One entry, or one per feature when the HEF quantises per feature.
+    pub quant: Vec<QuantInfo>,
+}
+
+impl StreamInfo {
+    pub fn elements(&self) -> usize {
+        self.height as usize * self.width as usize * self.features as usize
+    }
+}
+
+/// What a model was configured as.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelDesc {
+    pub inputs: Vec<StreamInfo>,
+    pub outputs: Vec<StreamInfo>,
+    /// Batch size the model was configured with (0 = chosen by HailoRT).
+    pub batch_size: u16,
+    /// Frames the configured model takes in flight at once.
+    pub async_queue_size: usize,
+}
+
+/// How to open a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// 0 = let HailoRT choose.
+    pub batch_size: u16,
+    /// Host format for every input (`Auto` keeps the HEF's).
+    pub input_type: FormatType,
+    /// Host format for every output (`Float32` makes HailoRT dequantise).
+    pub output_type: FormatType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version {
+    pub major: u32,
+    pub minor: u32,
+    pub revision: u32,
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.revision)
+    }
+}
+
+/// `hailo_device_architecture_t`.
+pub fn architecture_name(arch: i32) -> &'static str {
+    match arch {
+        0 => "hailo8_a0",
+        1 => "hailo8",
+        2 => "hailo8l",
+        3 => "hailo15h",
+        4 => "hailo15l",
+        5 => "hailo15m",
+        6 => "hailo10h",
+        7 => "mars",
+        _ => "unknown",
+    }
+}
+
+/// What the physical device says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeviceIdentity {
+    pub firmware: Option<Version>,
+    pub architecture: String,
+    pub board_name: String,
+    pub product_name: String,
+    pub serial_number: String,
+    pub device_id: String,
+}
+
+/// An open accelerator: HailoRT's VDevice, or a simulation of it.
+pub trait InferDevice: Send {
+    /// Loads a HEF and configures it for inference.
+    fn open_model(
+        &mut self,
+        hef: &Path,
+        opts: &OpenOptions,
+    ) -> Result<Box<dyn InferModel>, HrtError>;
+    fn identity(&mut self) -> Result<DeviceIdentity, HrtError>;
+    /// The runtime library's version, when there is one.
+    fn library_version(&self) -> Option<Version>;
+}
+
+/// A configured model on an [`InferDevice`].
+pub trait InferModel: Send {
+    fn desc(&self) -> &ModelDesc;
+    /// Runs `frames` frames. `inputs[i]` holds `frames * frame_size` bytes of input stream i, back
+    /// to back; `outputs[j]` receives the same for output stream j. After an error the model is
+    /// dead: drop it and open it again.
+    fn run(
+        &mut self,
+        frames: usize,
+        inputs: &[&[u8]],
+        outputs: &mut [&mut [u8]],
+        timeout_ms: u32,
+    ) -> Result<(), HrtError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_round_trip() {
+        for v in 0..8 {
+            assert_eq!(FormatType::from_raw(v).raw(), v);
+            assert_eq!(FormatOrder::from_raw(v).raw(), v);
+        }
+        assert_eq!(FormatType::Uint16.element_size(), Some(2));
+        assert_eq!(FormatType::Auto.element_size(), None);
+    }
+
+    #[test]
+    fn error_display_names_status() {
+        let e = HrtError::new(status::INVALID_HEF, "create_infer_model(x.hef) failed");
+        assert_eq!(
+            e.to_string(),
+            "create_infer_model(x.hef) failed (hailo_status 26)"
+        );
+    }
+}
