@@ -148,6 +148,9 @@ def model_geometry(model):
 
 
 def export_onnx(module, example, path: Path, input_name: str, output_name: str, opset: int):
+    # nn.MultiheadAttention's inference fast path (taken by ViT towers, which have no mask) traces
+    # to aten::_native_multi_head_attention, which has no ONNX symbolic.
+    torch.backends.mha.set_fastpath_enabled(False)
     with warnings.catch_warnings():
         # The TorchScript exporter is deprecated upstream but yields compact, well-supported graphs.
         warnings.simplefilter("ignore")
