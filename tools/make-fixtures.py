@@ -117,7 +117,8 @@ def corpus() -> list[tuple[str, str]]:
                     "-5 degrees", "1st 2nd 3rd 4th", "route 66", "RN50x4", "ViT-B/32", "640x480",
                     "12:30 pm", "v1.2.3"])
     add("casing", ["CAT", "Cat", "cAt", "A PHOTO OF A DOG.", "iPhone", "McDonald's", "NASA astronaut",
-                   "ThisIsCamelCase"])
+                   "ThisIsCamelCase", "İstanbul", "ΟΔΟΣ ΣΟΦΙΑΣ", "\u212a kelvin sign",
+                  "won't", "a photo of a children's book.", "wait\u2026 en\u2013dash em\u2014dash"])
     add("whitespace", ["", " ", "   ", "  leading spaces", "trailing spaces  ", "multiple     spaces",
                        "new\nline", "crlf\r\nline", "\ttabs\tand spaces ", "a\u00a0no-break space",
                        "ideographic\u3000space", "zero\u200bwidth", "\n\n\n", "mixed \t\n whitespace"])
