@@ -3,6 +3,8 @@
 
 pub mod hailo;
 pub mod mock;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod split;
 
 use crate::config::{BackendKind, Settings};
@@ -79,8 +81,15 @@ fn build_kind(kind: BackendKind, settings: &Settings) -> Result<Box<dyn Backend>
             &settings.clip.model,
             settings.backend.mock.clone(),
         ))),
+        #[cfg(feature = "onnx")]
+        BackendKind::Onnx => Ok(Box::new(onnx::OnnxBackend::new(
+            onnx::OnnxOptions::from_settings(settings),
+        ))),
+        #[cfg(not(feature = "onnx"))]
         BackendKind::Onnx => Err(BackendError::Setup(
-            "backend \"onnx\" is not built into this binary yet".into(),
+            "backend \"onnx\" needs a build with the `onnx` cargo feature (on by default); \
+             this binary was built without it"
+                .into(),
         )),
         #[cfg(feature = "hailo")]
         BackendKind::Hailo => Ok(Box::new(hailo::HailoBackend::from_settings(settings))),

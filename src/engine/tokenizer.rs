@@ -4,6 +4,8 @@
 use crate::backend::{TokenIds, CONTEXT_LENGTH};
 use instant_clip_tokenizer::{Token, Tokenizer};
 
+mod clean;
+
 pub struct ClipTokenizer {
     inner: Tokenizer,
 }
@@ -24,7 +26,7 @@ impl ClipTokenizer {
     pub fn tokenize(&self, text: &str) -> TokenIds {
         let mut tokens: Vec<Token> = Vec::with_capacity(CONTEXT_LENGTH);
         tokens.push(self.inner.start_of_text());
-        self.inner.encode(&clean(text), &mut tokens);
+        self.inner.encode(&clean::basic_clean(text), &mut tokens);
         tokens.truncate(CONTEXT_LENGTH - 1);
         tokens.push(self.inner.end_of_text());
         let mut ids = [0u32; CONTEXT_LENGTH];
@@ -33,15 +35,6 @@ impl ClipTokenizer {
         }
         ids
     }
-}
-
-/// open_clip's basic_clean: HTML entities are unescaped (twice, as `html.unescape` is applied twice).
-fn clean(text: &str) -> String {
-    if !text.contains('&') {
-        return text.to_string();
-    }
-    let once = html_escape::decode_html_entities(text);
-    html_escape::decode_html_entities(&once).into_owned()
 }
 
 /// Position of the end-of-text token: CLIP pools the text transformer output there.
