@@ -3,6 +3,8 @@
 pub mod api;
 pub mod backend;
 pub mod config;
+pub mod doctor;
 pub mod engine;
+pub mod models;
 pub mod server;
 pub mod telemetry;

@@ -56,6 +56,28 @@ enum Command {
         #[arg(long, env = "HAILO_CLIP_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Check the device, driver, library, firmware and model files; one line per check.
+    Doctor {
+        #[arg(long, env = "HAILO_CLIP_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Manage model files.
+    Models {
+        #[command(subcommand)]
+        action: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Download backend.hailo.downloads into the models directory (checked, atomic).
+    Fetch {
+        /// Download again even when the file is already there.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, env = "HAILO_CLIP_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 fn load_settings(path: Option<&std::path::Path>) -> anyhow::Result<Settings> {
@@ -168,6 +190,32 @@ fn main() -> anyhow::Result<()> {
                 );
                 anyhow::Ok(())
             })
+        }
+        Command::Doctor { config } => {
+            hailo_clip::telemetry::init_logging("warn");
+            let (settings, from) = Settings::load(config.as_deref())?;
+            let report = hailo_clip::doctor::run(&settings, from.as_deref());
+            print!("{report}");
+            if report.failed() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Models {
+            action: ModelsCommand::Fetch { force, config },
+        } => {
+            hailo_clip::telemetry::init_logging("warn");
+            let (settings, _) = Settings::load(config.as_deref())?;
+            let opts = hailo_clip::models::FetchOptions {
+                force,
+                progress: true,
+            };
+            let outcomes =
+                hailo_clip::models::fetch_all(&settings, &opts).map_err(anyhow::Error::msg)?;
+            for outcome in outcomes {
+                println!("{outcome}");
+            }
+            Ok(())
         }
     }
 }
