@@ -100,7 +100,7 @@ check "GET /health 200" $? "got $c: $(head -c 200 /tmp/body)"
 c=$(classify)
 body=$(head -c 400 /tmp/body)
 [ "$c" = 200 ] && grep -q '"a cat"' /tmp/body && grep -q '"backend":"mock"' /tmp/body
-check "POST /v1/classify round-trip (1x1 PNG, 2 labels)" $? "got $c: $body"
+check "POST /v1/classify round-trip (8x8 PNG, 2 labels)" $? "got $c: $body"
 
 # --- readiness: Type=notify, so `systemctl start` returns only after READY=1.
 timeout 60 systemctl stop "$svc"
