@@ -66,10 +66,13 @@ stdenv.mkDerivation (finalAttrs: {
       --replace-fail '-DCMAKE_INSTALL_PREFIX=''${PROTOBUF_INSTALL_DIR}' \
                      '-DCMAKE_INSTALL_PREFIX=''${PROTOBUF_INSTALL_DIR} -DCMAKE_INSTALL_LIBDIR=lib -DCMAKE_POLICY_VERSION_MINIMUM=3.5'
 
-    # `$<BUILD_INTERFACE: dir>` with a space is split into two arguments by CMake; the
-    # generated protobuf headers then only resolve by accident of include order.
+    # `$<BUILD_INTERFACE: dir>` with a space is split into two list elements; what that
+    # adds to the include path is an accident. Without it, the one bare "serializer.hpp"
+    # include (two files of that name exist) needs the directory every sibling file uses.
     grep -rlZ --include=CMakeLists.txt '\$<BUILD_INTERFACE: ' hailort \
       | xargs -0 -r sed -i 's/\$<BUILD_INTERFACE: /$<BUILD_INTERFACE:/g'
+    substituteInPlace hailort/libhailort/src/device/device_hrpc_client.cpp \
+      --replace-fail '#include "serializer.hpp"' '#include "hrpc_protocol/serializer.hpp"'
   '';
 
   cmakeFlags = [
