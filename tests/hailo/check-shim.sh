@@ -78,8 +78,10 @@ fi
 missing=""
 syms=$(sed -n 's/.*fn \(hrt_[a-z_]*\)(.*/\1/p' "$repo/hailort-sys/src/ffi.rs" 2>/dev/null | sort -u)
 [ -n "$syms" ] || missing=" (no hrt_* declarations found in hailort-sys/src/ffi.rs)"
+# One nm listing: `nm | grep -q` under pipefail fails whenever grep stops reading early.
+defined=$(nm --defined-only "$obj")
 for sym in $syms; do
-  nm --defined-only "$obj" | grep -q " T $sym\$" || missing="$missing $sym"
+  grep -q " T $sym\$" <<<"$defined" || missing="$missing $sym"
 done
 if [ -z "$missing" ]; then
   echo "PASS all $(echo "$syms" | wc -l) hrt_* functions declared in hailort-sys/src/ffi.rs are defined with C linkage"
