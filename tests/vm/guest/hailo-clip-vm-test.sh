@@ -28,6 +28,7 @@ base=http://127.0.0.1:$port
 http_code() { # http_code PATH [curl args...]: prints the status, 000 if no answer
   local path=$1
   shift
+  rm -f /tmp/body
   curl -s -o /tmp/body -w '%{http_code}' --max-time 60 "$@" "$base$path" || true
 }
 classify() {
