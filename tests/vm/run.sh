@@ -127,7 +127,7 @@ for t in $(sed -n 's/^WantedBy=//p' "$unit"); do
   ln -sf ../hailo-clip.service "$root/etc/systemd/system/$t.wants/hailo-clip.service"
 done
 
-# The in-flight-stop check needs a slow mock: the rendered settings plus a 4 s image latency,
+# The in-flight-stop check needs a slow mock: the rendered settings plus a 6 s image latency,
 # as a second XDG_CONFIG_HOME the guest selects with a drop-in.
 testconf=$root/etc/hailo-clip-vm-test
 install -D -m 0644 "$here/guest/pixel.png.b64" "$testconf/pixel.png.b64"
@@ -135,7 +135,7 @@ mkdir -p "$testconf/slow/hailo-clip"
 nix-instantiate --eval --strict --json --argstr json "$json" --expr '{ json }:
   let c = builtins.fromJSON (builtins.readFile json);
       b = c.backend or { }; m = b.mock or { }; l = m.latency or { };
-  in c // { backend = b // { mock = m // { latency = l // { image_fixed_ms = 4000; }; }; }; }' \
+  in c // { backend = b // { mock = m // { latency = l // { image_fixed_ms = 6000; }; }; }; }' \
   >"$testconf/slow/hailo-clip/hailo-clip.json"
 install -D -m 0755 "$here/guest/hailo-clip-vm-test.sh" "$root/usr/local/lib/hailo-clip-vm-test/hailo-clip-vm-test.sh"
 install -m 0644 "$here/guest/hailo-clip-vm-test.service" "$root/etc/systemd/system/"
