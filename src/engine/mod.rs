@@ -130,9 +130,8 @@ impl Engine {
     pub async fn wait_settled(&self) -> Phase {
         loop {
             let p = self.shared.snapshot().phase;
-            if !matches!(p, Phase::Loading)
-                && !(self.settings.backend.warmup && p == Phase::NotLoaded)
-            {
+            let pending_warmup = self.settings.backend.warmup && p == Phase::NotLoaded;
+            if p != Phase::Loading && !pending_warmup {
                 return p;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
