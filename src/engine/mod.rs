@@ -12,7 +12,7 @@ use crate::config::Settings;
 use preprocess::Preprocessor;
 use scoring::LabelScore;
 use status::{Phase, Shared, Snapshot};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 use text_cache::{Embedding, TextCache};
 use tokio::sync::oneshot;
@@ -76,7 +76,8 @@ pub struct Engine {
     backend_name: String,
     shared: Arc<Shared>,
     queue: Queue,
-    tokenizer: tokenizer::ClipTokenizer,
+    /// Building the BPE tables takes ~0.1 s: done on a side thread so readiness does not wait for it.
+    tokenizer: Arc<LazyLock<tokenizer::ClipTokenizer>>,
     cache: TextCache,
 }
 
@@ -100,13 +101,20 @@ impl Engine {
         };
         // The device thread ends when the last queue sender (this engine) is dropped.
         let (queue, _detached) = worker::spawn(backend, cfg, shared.clone());
+        let tokenizer = Arc::new(LazyLock::<tokenizer::ClipTokenizer>::new(
+            tokenizer::ClipTokenizer::new,
+        ));
+        let warm = tokenizer.clone();
+        std::thread::spawn(move || {
+            LazyLock::force(&warm);
+        });
         Arc::new(Engine {
             cache: TextCache::new(settings.cache.text_entries),
             settings,
             backend_name,
             shared,
             queue,
-            tokenizer: tokenizer::ClipTokenizer::new(),
+            tokenizer,
         })
     }
 
