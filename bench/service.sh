@@ -7,7 +7,7 @@
 #   BENCH_STRICT=1 bash bench/service.sh   # exit 1 when a target is missed
 #   HAILO_CLIP_BIN=path bash bench/service.sh  # skip the build, use this binary
 #
-# Results: table on stdout, JSON at $BENCH_OUT (default ${TMPDIR:-/tmp}/hailo-clip-bench/service.json).
+# Results: table on stdout, JSON at $BENCH_OUT (default bench/results/service.json, git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +29,6 @@ if [[ -z $bin ]]; then
 fi
 
 args=(--binary "$bin" --duration "${BENCH_DURATION:-10}"
-      --out "${BENCH_OUT:-${TMPDIR:-/tmp}/hailo-clip-bench/service.json}")
+      --out "${BENCH_OUT:-bench/results/service.json}")
 [[ -n ${BENCH_STRICT:-} && ${BENCH_STRICT} != 0 ]] && args+=(--strict)
 exec python3 bench/service/run.py "${args[@]}" "$@"

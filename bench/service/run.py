@@ -164,7 +164,7 @@ def metrics(base: str) -> dict[str, float]:
     return out
 
 
-def run_wrk(url: str, body_path: Path, conns: int, seconds: float, lua: Path) -> tuple[dict, float]:
+def run_wrk(url: str, body_path: Path, conns: int, seconds: int, lua: Path) -> tuple[dict, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", str(lua), url]
     p = subprocess.run(cmd, env=dict(os.environ, BENCH_BODY=str(body_path)),
@@ -181,7 +181,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", type=Path, default=REPO / "target/release/hailo-clip")
     ap.add_argument("--config", type=Path, default=HERE / "mock-hailo10h.yaml")
-    ap.add_argument("--duration", type=float, default=10.0, help="seconds per load run")
+    ap.add_argument("--duration", type=int, default=10, help="seconds per load run")
     ap.add_argument("--concurrency", default="1,8,64")
     ap.add_argument("--endpoints", default="classify,embed_image")
     ap.add_argument("--starts", type=int, default=5, help="extra spawns for start-to-ready")
@@ -222,11 +222,19 @@ def main() -> int:
         "load_generator": "wrk -t1 (one event-loop thread), keep-alive, same 2 cores as the server",
     }
 
+    result["loadavg_before"] = loadavg()
+    if result["loadavg_before"][0] > 1.0:
+        print(f"warning: 1-minute load average is {result['loadavg_before'][0]:.2f} before the run; other work "
+              "on these cores skews every figure", file=sys.stderr)
+
     # Start-to-ready on fresh processes (page cache warm after the first).
     starts = []
     for _ in range(a.starts):
         s = Server(a.binary, cfg, work, log)
         starts.append(s.start())
+        # The server installs its SIGTERM handler only after READY=1; a signal sent in that
+        # instant kills it with the default action (reported upstream), so let it settle.
+        time.sleep(0.2)
         rc = s.stop()
         if rc != 0:
             raise RuntimeError(f"server exited {rc} on SIGTERM; see {log}")
@@ -295,6 +303,7 @@ def main() -> int:
     finally:
         rc = srv.stop()
     result["exit_code_on_sigterm"] = rc
+    result["loadavg_after"] = loadavg()
     if rc != 0:
         raise RuntimeError(f"server exited {rc} on SIGTERM; see {log}")
 
@@ -305,6 +314,10 @@ def main() -> int:
     print_table(result)
     print(f"\nJSON: {a.out}\nserver log: {log}")
     return 1 if a.strict and not all(v["met"] for v in verdict.values()) else 0
+
+
+def loadavg() -> list[float]:
+    return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
 
 
 def cpu_model() -> str:
@@ -364,6 +377,7 @@ def print_table(r: dict) -> None:
           f"{r['rss_after_first_requests_kb'] / 1024:.1f} MiB, peak under load (VmHWM) {r['rss_peak_kb'] / 1024:.1f} MiB, "
           f"idle after load {r['rss_idle_after_load_kb'] / 1024:.1f} MiB; threads {r['threads_idle']} idle, "
           f"{r['threads_after_load']} after load")
+    print(f"load average (1/5/15 min) before {r['loadavg_before']}, after {r['loadavg_after']}")
     print("\ntargets:")
     for k, v in r["verdict"].items():
         op = ">=" if "capacity" in k else "<="
