@@ -56,7 +56,11 @@ fn reference() -> Value {
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 fn read_f32(path: &Path) -> Vec<f32> {
@@ -69,7 +73,10 @@ fn read_f32(path: &Path) -> Vec<f32> {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
@@ -90,7 +97,11 @@ fn model_info_comes_from_the_graphs() {
     assert_eq!(info.max_text_batch, 16);
     assert_eq!(info.name, "tiny-rn");
     assert_eq!(b.image_normalisation(), Some((CLIP_MEAN, CLIP_STD)));
-    assert!(b.versions()["onnxruntime"].starts_with("1."), "{:?}", b.versions());
+    assert!(
+        b.versions()["onnxruntime"].starts_with("1."),
+        "{:?}",
+        b.versions()
+    );
 }
 
 #[test]
@@ -125,7 +136,12 @@ fn token_ids_match_torch() {
     let ids: Vec<TokenIds> = cases
         .iter()
         .map(|c| {
-            let v: Vec<u32> = c["input_ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+            let v: Vec<u32> = c["input_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect();
             v.try_into().unwrap()
         })
         .collect();
@@ -138,7 +154,12 @@ fn token_ids_match_torch() {
         assert!(d < EXACT_TOL, "{}: max abs diff {d}", c["text"]);
         assert!(max_abs_diff(&batched[i], &expect) < EXACT_TOL);
         // And our tokenizer gives the ids the reference was computed from.
-        assert_eq!(ClipTokenizer::new().tokenize(c["text"].as_str().unwrap()), ids[i], "{}", c["text"]);
+        assert_eq!(
+            ClipTokenizer::new().tokenize(c["text"].as_str().unwrap()),
+            ids[i],
+            "{}",
+            c["text"]
+        );
     }
 }
 
@@ -159,8 +180,14 @@ fn our_preprocessing_matches_torch_within_tolerance() {
     let mut worst_cos: f64 = 1.0;
     let mut worst_abs: f32 = 0.0;
     for img in r["images"].as_array().unwrap() {
-        let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(img["file"].as_str().unwrap())).unwrap();
-        for (mode, key) in [(ResizeMode::Squash, "squash"), (ResizeMode::CenterCrop, "center_crop")] {
+        let bytes = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(img["file"].as_str().unwrap()),
+        )
+        .unwrap();
+        for (mode, key) in [
+            (ResizeMode::Squash, "squash"),
+            (ResizeMode::CenterCrop, "center_crop"),
+        ] {
             let pre = Preprocessor {
                 size: (64, 64),
                 mode,
@@ -174,11 +201,18 @@ fn our_preprocessing_matches_torch_within_tolerance() {
             let torch_px = read_f32(&tiny().join(refs["tensor_file"].as_str().unwrap()));
             let ours_px = normalise(&prepared);
             let px_max = max_abs_diff(&ours_px, &torch_px);
-            let px_mean = ours_px.iter().zip(&torch_px).map(|(a, b)| (a - b).abs() as f64).sum::<f64>()
+            let px_mean = ours_px
+                .iter()
+                .zip(&torch_px)
+                .map(|(a, b)| (a - b).abs() as f64)
+                .sum::<f64>()
                 / ours_px.len() as f64;
 
             // Our tensor through the exact path must equal the u8 path (same normalisation).
-            let via_u8 = b.encode_images(std::slice::from_ref(&prepared)).unwrap().remove(0);
+            let via_u8 = b
+                .encode_images(std::slice::from_ref(&prepared))
+                .unwrap()
+                .remove(0);
             let via_px = b.encode_pixels(&ours_px, 1).unwrap().remove(0);
             assert!(max_abs_diff(&via_u8, &via_px) < 1e-5);
 
@@ -188,7 +222,11 @@ fn our_preprocessing_matches_torch_within_tolerance() {
                 "{} {key}: pixels max {px_max:.4} mean {px_mean:.5} | embedding cosine {cos:.6} max abs diff {d:.4}",
                 img["name"]
             );
-            assert!(px_max < PREP_PIXEL_MAX && px_mean < PREP_PIXEL_MEAN, "{} {key}: pixels max {px_max} mean {px_mean}", img["name"]);
+            assert!(
+                px_max < PREP_PIXEL_MAX && px_mean < PREP_PIXEL_MEAN,
+                "{} {key}: pixels max {px_max} mean {px_mean}",
+                img["name"]
+            );
             worst_cos = worst_cos.min(cos);
             worst_abs = worst_abs.max(d);
             assert!(cos > PREP_MIN_COSINE, "{} {key}: cosine {cos}", img["name"]);
@@ -212,17 +250,28 @@ fn normalise(p: &PreparedImage) -> Vec<f32> {
 
 #[test]
 fn tokenizer_matches_open_clip_on_the_parity_corpus() {
-    let corpus: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("tokenizer_parity.json")).unwrap()).unwrap();
+    let corpus: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("tokenizer_parity.json")).unwrap(),
+    )
+    .unwrap();
     let t = ClipTokenizer::new();
     let mut failures = Vec::new();
     let cases = corpus["cases"].as_array().unwrap();
     for c in cases {
         let text = c["text"].as_str().unwrap();
-        let want: Vec<u32> = c["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+        let want: Vec<u32> = c["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as u32)
+            .collect();
         let got = t.tokenize(text);
         if got[..] != want[..] {
-            let n = want.iter().position(|&x| x == 49407).unwrap_or(CONTEXT_LENGTH - 1) + 1;
+            let n = want
+                .iter()
+                .position(|&x| x == 49407)
+                .unwrap_or(CONTEXT_LENGTH - 1)
+                + 1;
             failures.push(format!(
                 "[{}] {text:?}\n  want {:?}\n  got  {:?}",
                 c["category"].as_str().unwrap_or(""),
@@ -263,23 +312,41 @@ fn opts_for(image: Option<PathBuf>, text: Option<PathBuf>) -> OnnxOptions {
 
 #[test]
 fn missing_model_file_is_a_setup_error_naming_it() {
-    let m = load_err(opts_for(Some(PathBuf::from("/nonexistent/image.onnx")), Some(tiny().join("text.onnx"))));
-    assert!(m.contains("/nonexistent/image.onnx") && m.contains("image_model"), "{m}");
-    let m = load_err(opts_for(Some(tiny().join("image.onnx")), Some(PathBuf::from("/nope/text.onnx"))));
-    assert!(m.contains("/nope/text.onnx") && m.contains("text_model"), "{m}");
+    let m = load_err(opts_for(
+        Some(PathBuf::from("/nonexistent/image.onnx")),
+        Some(tiny().join("text.onnx")),
+    ));
+    assert!(
+        m.contains("/nonexistent/image.onnx") && m.contains("image_model"),
+        "{m}"
+    );
+    let m = load_err(opts_for(
+        Some(tiny().join("image.onnx")),
+        Some(PathBuf::from("/nope/text.onnx")),
+    ));
+    assert!(
+        m.contains("/nope/text.onnx") && m.contains("text_model"),
+        "{m}"
+    );
 }
 
 #[test]
 fn missing_library_is_a_setup_error_with_install_hint() {
     // The process may already have loaded the real library in another test; the explicit path is
     // checked before that, so this is deterministic.
-    let mut o = opts_for(Some(tiny().join("image.onnx")), Some(tiny().join("text.onnx")));
+    let mut o = opts_for(
+        Some(tiny().join("image.onnx")),
+        Some(tiny().join("text.onnx")),
+    );
     o.library = LibrarySource::Config(PathBuf::from("/nonexistent/libonnxruntime.so.1.32.0"));
     let e = std::panic::catch_unwind(|| OnnxBackend::new(o).load().unwrap_err()).expect("no panic");
     let m = e.to_string();
     assert!(matches!(e, BackendError::Setup(_)));
     assert!(m.contains("/nonexistent/libonnxruntime.so.1.32.0"), "{m}");
-    assert!(m.contains("install-onnxruntime.sh") && m.contains("pip install onnxruntime=="), "{m}");
+    assert!(
+        m.contains("install-onnxruntime.sh") && m.contains("pip install onnxruntime=="),
+        "{m}"
+    );
 }
 
 #[test]
@@ -291,12 +358,21 @@ fn swapped_models_are_refused_by_shape() {
     std::fs::copy(tiny().join("text.onnx"), &as_image).unwrap();
     std::fs::copy(tiny().join("image.onnx"), &as_text).unwrap();
     let m = load_err(opts_for(Some(as_image), None));
-    assert!(m.contains("image input") && m.contains("input_ids") && m.contains("Int64"), "{m}");
+    assert!(
+        m.contains("image input") && m.contains("input_ids") && m.contains("Int64"),
+        "{m}"
+    );
     let m = load_err(opts_for(None, Some(as_text)));
-    assert!(m.contains("text input") && m.contains("pixel_values"), "{m}");
+    assert!(
+        m.contains("text input") && m.contains("pixel_values"),
+        "{m}"
+    );
     // With the fixture's model.json beside it, the declared names already disagree.
     let m = load_err(opts_for(Some(tiny().join("text.onnx")), None));
-    assert!(m.contains("\"pixel_values\"") && m.contains("\"input_ids\""), "{m}");
+    assert!(
+        m.contains("\"pixel_values\"") && m.contains("\"input_ids\""),
+        "{m}"
+    );
 }
 
 #[test]
@@ -309,7 +385,10 @@ fn model_json_naming_other_inputs_is_refused() {
     )
     .unwrap();
     let m = load_err(opts_for(Some(dir.path().join("image.onnx")), None));
-    assert!(m.contains("\"pixels\"") && m.contains("\"pixel_values\""), "{m}");
+    assert!(
+        m.contains("\"pixels\"") && m.contains("\"pixel_values\""),
+        "{m}"
+    );
 
     std::fs::write(
         dir.path().join("model.json"),
@@ -317,14 +396,21 @@ fn model_json_naming_other_inputs_is_refused() {
     )
     .unwrap();
     let m = load_err(opts_for(Some(dir.path().join("image.onnx")), None));
-    assert!(m.contains("\"embeds\"") && m.contains("\"image_embeds\""), "{m}");
+    assert!(
+        m.contains("\"embeds\"") && m.contains("\"image_embeds\""),
+        "{m}"
+    );
 }
 
 #[test]
 fn model_json_normalisation_is_used() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(tiny().join("image.onnx"), dir.path().join("image.onnx")).unwrap();
-    std::fs::write(dir.path().join("model.json"), r#"{"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}"#).unwrap();
+    std::fs::write(
+        dir.path().join("model.json"),
+        r#"{"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}"#,
+    )
+    .unwrap();
     let mut b = OnnxBackend::new(opts_for(Some(dir.path().join("image.onnx")), None));
     b.load().unwrap();
     assert_eq!(b.image_normalisation(), Some(([0.5; 3], [0.5; 3])));
@@ -335,7 +421,10 @@ fn model_json_normalisation_is_used() {
         rgb: vec![255; 64 * 64 * 3],
     };
     let ones = b.encode_images(&[grey]).unwrap().remove(0);
-    let via_px = b.encode_pixels(&vec![1.0; 3 * 64 * 64], 1).unwrap().remove(0);
+    let via_px = b
+        .encode_pixels(&vec![1.0; 3 * 64 * 64], 1)
+        .unwrap()
+        .remove(0);
     assert!(max_abs_diff(&ones, &via_px) < 1e-5);
 }
 
@@ -350,7 +439,10 @@ fn image_and_text_dimensions_must_agree() {
     assert_eq!((info.embedding_dimension, info.max_text_batch), (32, 16));
     // ...but not beside a 64-dimensional image encoder.
     let m = load_err(opts_for(Some(tiny().join("image.onnx")), Some(text32)));
-    assert!(m.contains("64") && m.contains("32") && m.contains("same CLIP model"), "{m}");
+    assert!(
+        m.contains("64") && m.contains("32") && m.contains("same CLIP model"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -368,7 +460,10 @@ fn fixed_batch_and_open_dimension_graphs() {
     let v = b.encode_texts(&[ids, ids]).unwrap();
     assert_eq!(v.len(), 2);
     assert_eq!(v[0].len(), 24);
-    assert!(matches!(b.encode_texts(&[ids; 5]), Err(BackendError::Input(_))));
+    assert!(matches!(
+        b.encode_texts(&[ids; 5]),
+        Err(BackendError::Input(_))
+    ));
 }
 
 #[test]
@@ -379,13 +474,19 @@ fn wrong_sized_images_are_input_errors() {
         height: 32,
         rgb: vec![0; 32 * 32 * 3],
     };
-    assert!(matches!(b.encode_images(&[img]), Err(BackendError::Input(_))));
+    assert!(matches!(
+        b.encode_images(&[img]),
+        Err(BackendError::Input(_))
+    ));
     let ok = PreparedImage {
         width: 64,
         height: 64,
         rgb: vec![0; 64 * 64 * 3],
     };
-    assert!(matches!(b.encode_images(&vec![ok; 9]), Err(BackendError::Input(_))));
+    assert!(matches!(
+        b.encode_images(&vec![ok; 9]),
+        Err(BackendError::Input(_))
+    ));
 }
 
 /// Hand-encoded ONNX protobufs for shapes the fixtures do not have (the real exporter is Python).
@@ -475,13 +576,29 @@ mod synthetic {
     /// input_ids int64 [batch, 77] -> Cast -> MatMul W[77, dim] -> text_embeds float [batch, dim|?].
     fn text(batch: D, dim: usize, declare_dim: bool) -> Vec<u8> {
         let graph = msg(|g| {
-            field_bytes(1, &node("Cast", &["input_ids"], "f", Some(("to", FLOAT))), g);
+            field_bytes(
+                1,
+                &node("Cast", &["input_ids"], "f", Some(("to", FLOAT))),
+                g,
+            );
             field_bytes(1, &node("MatMul", &["f", "W"], "text_embeds", None), g);
             field_bytes(2, b"synthetic", g);
             field_bytes(5, &weights("W", 77, dim), g);
-            field_bytes(11, &value_info("input_ids", INT64, &[batch, D::Fixed(77)]), g);
-            let out_dim = if declare_dim { D::Fixed(dim as u64) } else { D::Param("dim") };
-            field_bytes(12, &value_info("text_embeds", FLOAT, &[D::Param("out_batch"), out_dim]), g);
+            field_bytes(
+                11,
+                &value_info("input_ids", INT64, &[batch, D::Fixed(77)]),
+                g,
+            );
+            let out_dim = if declare_dim {
+                D::Fixed(dim as u64)
+            } else {
+                D::Param("dim")
+            };
+            field_bytes(
+                12,
+                &value_info("text_embeds", FLOAT, &[D::Param("out_batch"), out_dim]),
+                g,
+            );
         });
         msg(|m| {
             field_varint(1, 8, m); // ir_version

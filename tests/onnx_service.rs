@@ -48,7 +48,12 @@ fn reference() -> Value {
 }
 
 fn unit(v: &Value) -> Vec<f64> {
-    let x: Vec<f64> = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    let x: Vec<f64> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
     let n = x.iter().map(|a| a * a).sum::<f64>().sqrt();
     x.iter().map(|a| a / n).collect()
 }
@@ -58,18 +63,31 @@ fn cosine(a: &[f64], b: &[f64]) -> f64 {
 }
 
 fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 fn reference_image(name: &str, mode: &str) -> Vec<f64> {
     let r = reference();
-    let img = r["images"].as_array().unwrap().iter().find(|i| i["name"] == name).unwrap();
+    let img = r["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == name)
+        .unwrap();
     unit(&img["preprocess"][mode]["image_embeds"])
 }
 
 fn reference_text(text: &str) -> Vec<f64> {
     let r = reference();
-    let t = r["texts"].as_array().unwrap().iter().find(|t| t["text"] == text).unwrap();
+    let t = r["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["text"] == text)
+        .unwrap();
     unit(&t["text_embeds"])
 }
 
@@ -86,7 +104,13 @@ async fn health_and_info_report_the_onnx_model() {
     assert_eq!(i["embedding_dimension"], 64);
     assert_eq!(i["input_size"], json!([64, 64]));
     assert_eq!(i["max_batch"]["text"], 16);
-    assert!(i["versions"]["onnxruntime"].as_str().unwrap().starts_with("1."), "{i}");
+    assert!(
+        i["versions"]["onnxruntime"]
+            .as_str()
+            .unwrap()
+            .starts_with("1."),
+        "{i}"
+    );
     srv.stop().await.unwrap();
 }
 
@@ -142,7 +166,12 @@ async fn classify_similarities_match_torch() {
     let srv = start(onnx_settings()).await;
     let r = reference();
     let zs = &r["zero_shot"];
-    let labels: Vec<String> = zs["labels"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect();
+    let labels: Vec<String> = zs["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect();
     let scale = r["logit_scale"].as_f64().unwrap();
     let want = zs["results"]
         .as_array()
@@ -152,7 +181,10 @@ async fn classify_similarities_match_torch() {
         .unwrap();
     let cat = file_b64(&fixture("images/cat.jpg"));
     let (code, c) = srv
-        .post("/v1/classify", json!({"image": cat, "labels": labels, "prompt_template": "a photo of a {}."}))
+        .post(
+            "/v1/classify",
+            json!({"image": cat, "labels": labels, "prompt_template": "a photo of a {}."}),
+        )
         .await;
     assert_eq!(code, 200, "{c}");
     assert_eq!(c["backend"], "onnx");
@@ -161,7 +193,9 @@ async fn classify_similarities_match_torch() {
     let sum: f64 = res.iter().map(|x| x["score"].as_f64().unwrap()).sum();
     assert!((sum - 1.0).abs() < 1e-4);
     for (i, label) in labels.iter().enumerate() {
-        let ours = res.iter().find(|x| x["label"] == label.as_str()).unwrap()["similarity"].as_f64().unwrap();
+        let ours = res.iter().find(|x| x["label"] == label.as_str()).unwrap()["similarity"]
+            .as_f64()
+            .unwrap();
         // torch's logits are logit_scale * cosine.
         let theirs = want["logits"][i].as_f64().unwrap() / scale;
         eprintln!("classify cat {label}: similarity {ours:.5} torch {theirs:.5}");
@@ -183,10 +217,14 @@ async fn onnx_text_beside_another_image_backend() {
     let (code, h) = srv.get("/health").await;
     assert_eq!(code, 200, "{h}");
     assert_eq!(h["backend"], "mock+onnx");
-    let (code, t) = srv.post("/v1/embed/text", json!({"text": "a photo of a dog."})).await;
+    let (code, t) = srv
+        .post("/v1/embed/text", json!({"text": "a photo of a dog."}))
+        .await;
     assert_eq!(code, 200, "{t}");
     assert!(max_abs_diff(&unit(&t["result"]), &reference_text("a photo of a dog.")) < 1e-5);
-    let (code, _) = srv.post("/v1/embed/image", json!({"image": png_b64(80, 60, 3)})).await;
+    let (code, _) = srv
+        .post("/v1/embed/image", json!({"image": png_b64(80, 60, 3)}))
+        .await;
     assert_eq!(code, 200);
     srv.stop().await.unwrap();
 }
@@ -197,7 +235,11 @@ async fn config_dimension_disagreeing_with_the_model_stops_start_up() {
     let mut s = onnx_settings();
     s.clip.embedding_dimension = Some(640);
     let srv = start(s).await;
-    let e = srv.stop().await.expect_err("start-up must fail").to_string();
+    let e = srv
+        .stop()
+        .await
+        .expect_err("start-up must fail")
+        .to_string();
     assert!(e.contains("640") && e.contains("64"), "{e}");
 }
 
@@ -210,9 +252,18 @@ async fn missing_model_file_is_reported_without_warm_up() {
     let srv = start(s).await;
     let (code, e) = srv.post("/v1/embed/text", json!({"text": "a cat"})).await;
     assert_eq!(code, 503, "{e}");
-    assert!(e.to_string().contains("/nonexistent/models/image.onnx"), "{e}");
+    assert!(
+        e.to_string().contains("/nonexistent/models/image.onnx"),
+        "{e}"
+    );
     let (code, h) = srv.get("/health").await;
     assert_eq!(code, 503, "{h}");
-    assert!(h["reason"].as_str().unwrap().contains("/nonexistent/models/image.onnx"), "{h}");
+    assert!(
+        h["reason"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/models/image.onnx"),
+        "{h}"
+    );
     srv.stop().await.unwrap();
 }

@@ -148,7 +148,8 @@ fn loaded_version(path: &Path) -> Option<String> {
         let version = if sym.is_null() {
             None
         } else {
-            let get_base: unsafe extern "C" fn() -> *const ort::sys::OrtApiBase = std::mem::transmute(sym);
+            let get_base: unsafe extern "C" fn() -> *const ort::sys::OrtApiBase =
+                std::mem::transmute(sym);
             let base = get_base();
             if base.is_null() {
                 None

@@ -24,14 +24,22 @@ pub fn fix_text(text: &str) -> String {
     let mut cur = text.to_string();
     // ftfy loops until stable; every step only shortens or normalises, so this ends quickly.
     for _ in 0..16 {
-        let mut t = if unescape { ftfy_unescape(&cur) } else { cur.clone() };
+        let mut t = if unescape {
+            ftfy_unescape(&cur)
+        } else {
+            cur.clone()
+        };
         if let Some(fixed) = fix_mojibake(&t) {
             t = fixed;
         }
         let t: String = t
             .chars()
             .flat_map(|c| {
-                let c = if ('\u{80}'..='\u{9f}').contains(&c) { CP1252_80_9F[c as usize - 0x80] } else { c };
+                let c = if ('\u{80}'..='\u{9f}').contains(&c) {
+                    CP1252_80_9F[c as usize - 0x80]
+                } else {
+                    c
+                };
                 match lookup(LIGATURES, c).or_else(|| lookup(WIDTH_MAP, c)) {
                     Some(s) => Replacement::Str(s),
                     None => Replacement::Char(uncurl(c)),
@@ -73,7 +81,10 @@ impl Iterator for Replacement {
 }
 
 fn lookup(table: &'static [(char, &'static str)], c: char) -> Option<&'static str> {
-    table.binary_search_by_key(&c, |&(k, _)| k).ok().map(|i| table[i].1)
+    table
+        .binary_search_by_key(&c, |&(k, _)| k)
+        .ok()
+        .map(|i| table[i].1)
 }
 
 fn uncurl(c: char) -> char {
@@ -107,7 +118,9 @@ fn remove_terminal_escapes(t: &str) -> String {
     while let Some(i) = rest.find("\u{1b}[") {
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
-        let params = after.find(|c: char| !(c.is_ascii_digit() || c == ';')).unwrap_or(after.len());
+        let params = after
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(after.len());
         match after[params..].chars().next() {
             Some(c) if c.is_ascii_alphabetic() => rest = &after[params + 1..],
             _ => {
@@ -212,7 +225,13 @@ fn numeric_ref(num: &str, out: &mut String) -> Option<usize> {
     };
     let digits = num[digits_at..]
         .bytes()
-        .take_while(|b| if hex { b.is_ascii_hexdigit() } else { b.is_ascii_digit() })
+        .take_while(|b| {
+            if hex {
+                b.is_ascii_hexdigit()
+            } else {
+                b.is_ascii_digit()
+            }
+        })
         .count();
     if digits == 0 {
         return None;
@@ -260,7 +279,11 @@ fn named_ref(after: &str, out: &mut String) -> Option<usize> {
         return Some(len);
     }
     // The longest legacy name that prefixes it, at least two characters ("&ampx" -> "&x").
-    let cut: Vec<usize> = name.char_indices().map(|(i, _)| i).filter(|&i| i >= 2).collect();
+    let cut: Vec<usize> = name
+        .char_indices()
+        .map(|(i, _)| i)
+        .filter(|&i| i >= 2)
+        .collect();
     for &i in cut.iter().rev() {
         if let Some(v) = legacy(&name[..i]) {
             out.push_str(v);

@@ -252,9 +252,22 @@ pub(super) const WIDTH_MAP: &[(char, &str)] = &[
     ('\u{ffed}', "\u{25a0}"),
     ('\u{ffee}', "\u{25cb}"),
 ];
-pub(super) const CONTROL_RANGES: &[(u32, u32)] = &[(0x0, 0x8), (0xB, 0xB), (0xE, 0x1F), (0x7F, 0x7F), (0x206A, 0x206F), (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFC)];
+pub(super) const CONTROL_RANGES: &[(u32, u32)] = &[
+    (0x0, 0x8),
+    (0xB, 0xB),
+    (0xE, 0x1F),
+    (0x7F, 0x7F),
+    (0x206A, 0x206F),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFC),
+];
 /// Sloppy windows-1252 for bytes 0x80..=0x9F (undefined bytes map to the C1 control itself).
-pub(super) const CP1252_80_9F: [char; 32] = ['\u{20ac}', '\u{81}', '\u{201a}', '\u{192}', '\u{201e}', '\u{2026}', '\u{2020}', '\u{2021}', '\u{2c6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8d}', '\u{17d}', '\u{8f}', '\u{90}', '\u{2018}', '\u{2019}', '\u{201c}', '\u{201d}', '\u{2022}', '\u{2013}', '\u{2014}', '\u{2dc}', '\u{2122}', '\u{161}', '\u{203a}', '\u{153}', '\u{9d}', '\u{17e}', '\u{178}'];
+pub(super) const CP1252_80_9F: [char; 32] = [
+    '\u{20ac}', '\u{81}', '\u{201a}', '\u{192}', '\u{201e}', '\u{2026}', '\u{2020}', '\u{2021}',
+    '\u{2c6}', '\u{2030}', '\u{160}', '\u{2039}', '\u{152}', '\u{8d}', '\u{17d}', '\u{8f}',
+    '\u{90}', '\u{2018}', '\u{2019}', '\u{201c}', '\u{201d}', '\u{2022}', '\u{2013}', '\u{2014}',
+    '\u{2dc}', '\u{2122}', '\u{161}', '\u{203a}', '\u{153}', '\u{9d}', '\u{17e}', '\u{178}',
+];
 /// html.entities.html5 names valid without a semicolon, sorted for binary search.
 pub(super) const LEGACY_ENTITIES: &[(&str, &str)] = &[
     ("AElig", "\u{c6}"),
