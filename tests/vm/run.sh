@@ -14,7 +14,9 @@
 #   HAILO_CLIP_VM_SUITE    Debian suite of the guest (default: the host's if Debian, else bookworm);
 #                          the host-built binary needs a guest glibc at least as new as the host's
 #   HAILO_CLIP_VM_TIMEOUT  seconds the guest may run (default 1200)
-#   HAILO_CLIP_BIN         use this binary instead of `cargo build --release`
+#   HAILO_CLIP_VM_PROFILE  cargo profile of the binary under test (default release; `dev`
+#                          reuses the debug build `cargo test` already made, for a tight CI budget)
+#   HAILO_CLIP_BIN         use this binary instead of building one
 #   HAILO_CLIP_VM_KEEP=1   keep the work directory (image, logs)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -95,9 +97,12 @@ fi
 if [ -n "${HAILO_CLIP_BIN:-}" ]; then
   bin=$HAILO_CLIP_BIN
 else
-  phase "cargo build --release"
-  (cd "$repo" && cargo build --release --locked --bin hailo-clip)
-  bin=$repo/target/release/hailo-clip
+  profile=${HAILO_CLIP_VM_PROFILE:-release}
+  phase "cargo build --profile $profile"
+  (cd "$repo" && cargo build --profile "$profile" --locked --bin hailo-clip)
+  dir=$profile
+  [ "$profile" = dev ] && dir=debug
+  bin=${CARGO_TARGET_DIR:-$repo/target}/$dir/hailo-clip
 fi
 [ -x "$bin" ] || abort "no binary at $bin"
 
