@@ -35,6 +35,7 @@ initramfs_hook='echo MODULES=list >"$1/etc/initramfs-tools/conf.d/hailo-clip-vm"
   chroot "$1" update-initramfs -u -k all'
 
 echo "building the guest root filesystem with mmdebstrap ($suite, $mirror; takes minutes)" >&2
+trap 'rm -f "$cache/partial-$key.tar"' EXIT
 IFS=,
 mmdebstrap --variant=minbase --include="${packages[*]}" \
   --dpkgopt='path-exclude=/usr/share/doc/*' \

@@ -37,14 +37,17 @@ guest_bin=/opt/hailo-clip/bin/hailo-clip
 
 started=$SECONDS
 phase() { printf '==> [%4ds] %s\n' $((SECONDS - started)) "$*"; }
+summary=0
 skip() {
   echo "SKIP: $*"
   echo "0 passed, 0 failed, 1 skipped"
+  summary=1
   exit 0
 }
 abort() {
   echo "FAIL: $*"
   echo "0 passed, 1 failed"
+  summary=1
   exit 1
 }
 
@@ -53,7 +56,13 @@ abort() {
 work=$(mktemp -d "${TMPDIR:-/tmp}/hailo-clip-vm.XXXXXX")
 qemu_pid=
 cleanup() {
+  local rc=$?
   [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
+  # A step that failed under set -e still owes the summary line.
+  if [ "$summary" = 0 ] && [ "$rc" != 0 ]; then
+    echo "FAIL: run.sh stopped with exit $rc before the guest's results (see above)"
+    echo "0 passed, 1 failed"
+  fi
   if [ "${HAILO_CLIP_VM_KEEP:-0}" = 1 ]; then
     echo "kept $work"
   else
@@ -203,4 +212,5 @@ if [ "$failed" -gt 0 ]; then
 fi
 phase "done"
 echo "$passed passed, $failed failed"
+summary=1
 [ "$failed" -eq 0 ]
