@@ -6,6 +6,8 @@
 #   BENCH_DURATION=5 bash bench/service.sh # shorter runs
 #   BENCH_STRICT=1 bash bench/service.sh   # exit 1 when a target is missed
 #   HAILO_CLIP_BIN=path bash bench/service.sh  # skip the build, use this binary
+#   BENCH_NICE=0 bash bench/service.sh     # no priority boost (default -10 as root: shields the
+#                                          # server and wrk from other work on a shared machine)
 #
 # Results: table on stdout, JSON at $BENCH_OUT (default bench/results/service.json, git-ignored).
 set -euo pipefail
@@ -31,4 +33,7 @@ fi
 args=(--binary "$bin" --duration "${BENCH_DURATION:-10}"
       --out "${BENCH_OUT:-bench/results/service.json}")
 [[ -n ${BENCH_STRICT:-} && ${BENCH_STRICT} != 0 ]] && args+=(--strict)
-exec python3 bench/service/run.py "${args[@]}" "$@"
+nice_cmd=()
+nice_level="${BENCH_NICE:-$([[ $(id -u) -eq 0 ]] && echo -10 || echo 0)}"
+[[ $nice_level != 0 ]] && nice_cmd=(nice -n "$nice_level")
+exec "${nice_cmd[@]}" python3 bench/service/run.py "${args[@]}" "$@"
