@@ -357,12 +357,12 @@ def print_table(r: dict) -> None:
     print(f"\nhailo-clip request overhead | mock device {d['image_fixed_ms']} + {d['image_per_item_ms']}*n ms "
           f"(batch 1 {d['batch1_ms']} ms, batch-8 capacity {d['batch8_capacity_rps']} img/s) | "
           f"{r['machine']['cpus']} CPUs, {r['machine']['cpu']} | {r['duration_s']:g} s per run, wrk -t1")
-    hdr = ("endpoint", "clients", "req/s", "p50 ms", "p99 ms", "max ms", "p50-dev", "p99-dev",
+    hdr = ("endpoint", "clients", "req/s", "min ms", "p50 ms", "p99 ms", "max ms", "p50-dev", "p99-dev",
            "batch", "dev busy%", "srv cpu%", "cpu ms/req", "wrk cpu%")
     rows = [hdr]
     for x in r["runs"]:
         L = x["latency_ms"]
-        rows.append((x["endpoint"], str(x["clients"]), f"{x['rps']:.1f}", f"{L['p50']:.2f}", f"{L['p99']:.2f}",
+        rows.append((x["endpoint"], str(x["clients"]), f"{x['rps']:.1f}", f"{L['min']:.2f}", f"{L['p50']:.2f}", f"{L['p99']:.2f}",
                      f"{L['max']:.2f}", f"{x['overhead_ms']['p50']:+.2f}", f"{x['overhead_ms']['p99']:+.2f}",
                      f"{x['mean_batch']:.2f}", f"{x['device_busy_pct']:.1f}", f"{x['server_cpu_pct']:.1f}",
                      f"{x['server_cpu_ms_per_req']:.2f}", f"{x['wrk_cpu_pct']:.1f}"))
