@@ -184,6 +184,7 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=10, help="seconds per load run")
     ap.add_argument("--concurrency", default="1,8,64")
     ap.add_argument("--endpoints", default="classify,embed_image")
+    ap.add_argument("--image", type=Path, default=IMAGE, help="JPEG sent in every request body")
     ap.add_argument("--starts", type=int, default=5, help="extra spawns for start-to-ready")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
@@ -197,7 +198,7 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     log = work / "server.log"
 
-    b64 = base64.b64encode(IMAGE.read_bytes()).decode()
+    b64 = base64.b64encode(a.image.read_bytes()).decode()
     bodies = {
         "classify": ("/v1/classify", {"image": b64, "labels": LABELS}),
         "embed_image": ("/v1/embed/image", {"image": b64}),
@@ -213,7 +214,7 @@ def main() -> int:
     result: dict = {
         "machine": {"cpus": os.cpu_count(), "cpu": cpu_model(), "kernel": os.uname().release},
         "binary": str(a.binary),
-        "image": {"file": str(IMAGE.relative_to(REPO)), "bytes": IMAGE.stat().st_size,
+        "image": {"file": str(a.image), "bytes": a.image.stat().st_size,
                   "body_bytes": {k: v[1].stat().st_size for k, v in body_files.items()}},
         "device_model": {"image_fixed_ms": FIXED_MS, "image_per_item_ms": PER_ITEM_MS,
                          "batch1_ms": round(DEVICE_MS_B1, 3), "batch8_capacity_rps": round(CAPACITY_B8, 2)},
