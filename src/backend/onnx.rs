@@ -294,7 +294,7 @@ fn rows_of(
     let got: Vec<i64> = shape.to_vec();
     let ok = got.len() == 2
         && got[0] as usize == rows
-        && dim.map_or(true, |d| got[1] as usize == d)
+        && dim.is_none_or(|d| got[1] as usize == d)
         && got[1] > 0;
     if !ok {
         return Err(BackendError::Fault(format!(
@@ -505,14 +505,14 @@ impl TextEncoder {
         if self.input.ty == TensorElementType::Int32 {
             let data: Vec<i32> = ids
                 .map(|x| x as i32)
-                .chain(std::iter::repeat(0).take(pad))
+                .chain(std::iter::repeat_n(0, pad))
                 .collect();
             let t = Tensor::from_array((shape, data)).map_err(fault)?;
             rows_of(&mut self.session, t, names, rows, n, dim)
         } else {
             let data: Vec<i64> = ids
                 .map(i64::from)
-                .chain(std::iter::repeat(0).take(pad))
+                .chain(std::iter::repeat_n(0, pad))
                 .collect();
             let t = Tensor::from_array((shape, data)).map_err(fault)?;
             rows_of(&mut self.session, t, names, rows, n, dim)
