@@ -615,3 +615,66 @@ mod synthetic {
         text(D::Fixed(batch), dim, false)
     }
 }
+
+/// The same exactness checks on a full-size export (e.g. RN50x4 from tools/export-onnx.py, whose
+/// reference.json has the same schema). Opt-in because the files are ~700 MB:
+///   ONNX_FULL_MODEL_DIR=/path/to/rn50x4-random cargo test --release --test onnx_reference -- --ignored
+#[test]
+#[ignore = "needs ONNX_FULL_MODEL_DIR with a full-size export"]
+fn full_size_export_matches_torch() {
+    let dir = PathBuf::from(
+        std::env::var_os("ONNX_FULL_MODEL_DIR")
+            .expect("set ONNX_FULL_MODEL_DIR to an export-onnx.py output directory"),
+    );
+    let mut b = OnnxBackend::new(OnnxOptions::from_dir(&dir, library(), 2));
+    let info = b.load().unwrap();
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        info.embedding_dimension as u64,
+        r["embedding_dimension"].as_u64().unwrap()
+    );
+    for c in r["pixel_tensors"].as_array().unwrap() {
+        let px = read_f32(&dir.join(c["file"].as_str().unwrap()));
+        let got = b.encode_pixels(&px, 1).unwrap().remove(0);
+        let d = max_abs_diff(&got, &floats(&c["image_embeds"]));
+        eprintln!("{} pixels {}: max abs diff {d:.3e}", info.name, c["name"]);
+        assert!(d < EXACT_TOL, "{}: {d}", c["name"]);
+    }
+    for c in r["texts"].as_array().unwrap() {
+        let ids = ClipTokenizer::new().tokenize(c["text"].as_str().unwrap());
+        let got = b.encode_texts(&[ids]).unwrap().remove(0);
+        let d = max_abs_diff(&got, &floats(&c["text_embeds"]));
+        eprintln!("{} text {:?}: max abs diff {d:.3e}", info.name, c["text"]);
+        assert!(d < EXACT_TOL, "{}: {d}", c["text"]);
+    }
+    for img in r["images"].as_array().unwrap() {
+        let bytes = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(img["file"].as_str().unwrap()),
+        )
+        .unwrap();
+        for (mode, key) in [
+            (ResizeMode::Squash, "squash"),
+            (ResizeMode::CenterCrop, "center_crop"),
+        ] {
+            let pre = Preprocessor {
+                size: info.image_size,
+                mode,
+                max_pixels: 40_000_000,
+            };
+            let got = b
+                .encode_images(&[pre.prepare(&bytes).unwrap()])
+                .unwrap()
+                .remove(0);
+            let want = floats(&img["preprocess"][key]["image_embeds"]);
+            eprintln!(
+                "{} {} {key}: cosine {:.6} max abs diff {:.4}",
+                info.name,
+                img["name"],
+                cosine(&got, &want),
+                max_abs_diff(&got, &want)
+            );
+        }
+    }
+}

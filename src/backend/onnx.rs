@@ -136,15 +136,11 @@ impl OnnxBackend {
         enc.run(data, rows, n)
     }
 
-    fn session(
-        &self,
-        path: &Path,
-        env: &ort::environment::Environment,
-    ) -> Result<Session, BackendError> {
+    fn session(&self, path: &Path) -> Result<Session, BackendError> {
         let threads = self.opts.threads;
         let err = |e: String| BackendError::Setup(format!("cannot load {}: {e}", path.display()));
         let built = catch_unwind(AssertUnwindSafe(|| -> Result<Session, String> {
-            Session::builder(env)
+            Session::builder()
                 .map_err(|e| e.to_string())?
                 .with_optimization_level(GraphOptimizationLevel::All)
                 .map_err(|e| e.to_string())?
@@ -203,19 +199,19 @@ impl Backend for OnnxBackend {
         if let Some(p) = &self.opts.text_model {
             require_file(p, "text", "text_model")?;
         }
-        let (env, version) = runtime::environment(&self.opts.library)?;
+        let (_env, version) = runtime::environment(&self.opts.library)?;
         self.library_version = Some(version);
 
         let image = match self.opts.image_model.clone() {
             Some(p) => Some(ImageEncoder::load(
-                self.session(&p, &env)?,
+                self.session(&p)?,
                 &p,
                 self.opts.image_size_hint,
             )?),
             None => None,
         };
         let text = match self.opts.text_model.clone() {
-            Some(p) => Some(TextEncoder::load(self.session(&p, &env)?, &p)?),
+            Some(p) => Some(TextEncoder::load(self.session(&p)?, &p)?),
             None => None,
         };
         if let (Some(i), Some(t)) = (&image, &text) {

@@ -68,13 +68,14 @@ impl LibrarySource {
 }
 
 /// ort allows one environment per process, and a dropped one cannot be rebuilt, so it lives here.
-static ENVIRONMENT: Mutex<Option<(ort::environment::Environment, String)>> = Mutex::new(None);
+static ENVIRONMENT: Mutex<Option<(Env, String)>> = Mutex::new(None);
+
+/// ort's process-wide environment; sessions find it themselves, holding it keeps it alive.
+pub type Env = std::sync::Arc<ort::environment::Environment>;
 
 /// Loads the library (first call only) and returns the process environment and the library's version.
 /// A failed attempt leaves nothing behind, so a later `load()` can succeed once the operator fixes it.
-pub fn environment(
-    source: &LibrarySource,
-) -> Result<(ort::environment::Environment, String), BackendError> {
+pub fn environment(source: &LibrarySource) -> Result<(Env, String), BackendError> {
     let path = source.path();
     // Checked even when a library is already loaded, so a wrong setting never goes unnoticed.
     if !matches!(source, LibrarySource::LoaderDefault) && !path.exists() {
@@ -90,11 +91,14 @@ pub fn environment(
     }
     let built = catch_unwind(AssertUnwindSafe(|| -> Result<_, String> {
         let builder = ort::init_from(&path).map_err(|e| e.to_string())?;
-        let env = builder
+        builder
             .with_name("hailo-clip")
             .with_telemetry(false)
-            .build()
-            .map_err(|e| e.to_string())?;
+            .commit();
+        let env = ort::environment::Environment::current().map_err(|e| e.to_string())?;
+        // ort registers its tracing logger at VERBOSE, which makes ONNX Runtime format every
+        // verbose message; warnings and up is what Python onnxruntime logs by default.
+        env.set_log_level(ort::logging::LogLevel::Warning);
         let version = loaded_version(&path).unwrap_or_else(|| library_version(ort::info()));
         Ok((env, version))
     }));
