@@ -96,6 +96,16 @@ fn cli_engine(config: Option<&std::path::Path>) -> anyhow::Result<std::sync::Arc
     Engine::start(s).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// HTTP and image decoding yield the CPU to the device thread (which keeps the unit's priority),
+/// so a finished batch is answered and the next one started without waiting for a core.
+/// Linux nice values are per thread and raising one needs no privilege.
+fn lower_priority() {
+    unsafe {
+        let current = libc::getpriority(libc::PRIO_PROCESS, 0);
+        libc::setpriority(libc::PRIO_PROCESS, 0, (current + 5).min(19));
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
@@ -114,6 +124,7 @@ fn main() -> anyhow::Result<()> {
             }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
+                .on_thread_start(lower_priority)
                 .build()?;
             rt.block_on(async move {
                 let listener = hailo_clip::server::bind(&settings).await?;

@@ -4,7 +4,7 @@
 use super::{l2_normalize, Backend, BackendError, ModelInfo, PreparedImage, TokenIds};
 use crate::config::MockSettings;
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct MockBackend {
     model: String,
@@ -21,16 +21,20 @@ impl MockBackend {
         }
     }
 
+    /// Sleeps out what is left of the modelled device time once the vectors are computed, so the
+    /// mock's own hashing is not added on top of the figures it models.
     fn device_call(
         &mut self,
+        started: Instant,
         fixed_ms: f64,
         per_item_ms: f64,
         n: usize,
     ) -> Result<(), BackendError> {
         self.calls += 1;
         let ms = fixed_ms + per_item_ms * n as f64;
-        if ms > 0.0 {
-            std::thread::sleep(Duration::from_secs_f64(ms / 1000.0));
+        let left = Duration::from_secs_f64(ms.max(0.0) / 1000.0).saturating_sub(started.elapsed());
+        if !left.is_zero() {
+            std::thread::sleep(left);
         }
         if self.cfg.fail_every > 0 && self.calls % self.cfg.fail_every == 0 {
             return Err(BackendError::Fault(format!(
@@ -99,21 +103,25 @@ impl Backend for MockBackend {
                 bad.width, bad.height
             )));
         }
+        let started = Instant::now();
+        let out = images.iter().map(|i| self.vector(1, &i.rgb)).collect();
         let l = self.cfg.latency.clone();
-        self.device_call(l.image_fixed_ms, l.image_per_item_ms, images.len())?;
-        Ok(images.iter().map(|i| self.vector(1, &i.rgb)).collect())
+        self.device_call(started, l.image_fixed_ms, l.image_per_item_ms, images.len())?;
+        Ok(out)
     }
 
     fn encode_texts(&mut self, texts: &[TokenIds]) -> Result<Vec<Vec<f32>>, BackendError> {
-        let l = self.cfg.latency.clone();
-        self.device_call(l.text_fixed_ms, l.text_per_item_ms, texts.len())?;
-        Ok(texts
+        let started = Instant::now();
+        let out = texts
             .iter()
             .map(|t| {
                 let bytes: Vec<u8> = t.iter().flat_map(|x| x.to_le_bytes()).collect();
                 self.vector(2, &bytes)
             })
-            .collect())
+            .collect();
+        let l = self.cfg.latency.clone();
+        self.device_call(started, l.text_fixed_ms, l.text_per_item_ms, texts.len())?;
+        Ok(out)
     }
 
     fn versions(&self) -> BTreeMap<String, String> {

@@ -79,6 +79,9 @@ pub struct Engine {
     /// Building the BPE tables takes ~0.1 s: done on a side thread so readiness does not wait for it.
     tokenizer: Arc<LazyLock<tokenizer::ClipTokenizer>>,
     cache: TextCache,
+    /// Decodes at once at most one per core: under load requests then wait their turn in order
+    /// instead of time-slicing dozens of decodes (and their buffers) against the device thread.
+    decode_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Engine {
@@ -108,7 +111,9 @@ impl Engine {
         std::thread::spawn(move || {
             LazyLock::force(&warm);
         });
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Arc::new(Engine {
+            decode_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
             cache: TextCache::new(settings.cache.text_entries),
             settings,
             backend_name,
@@ -179,10 +184,15 @@ impl Engine {
             .into_iter()
             .map(|b64| {
                 let pre = pre.clone();
-                tokio::task::spawn_blocking(move || {
-                    let bytes = preprocess::decode_base64(&b64)?;
-                    drop(b64);
-                    pre.prepare(&bytes)
+                let slots = self.decode_slots.clone();
+                tokio::spawn(async move {
+                    let _slot = slots.acquire_owned().await;
+                    tokio::task::spawn_blocking(move || {
+                        let bytes = preprocess::decode_base64(&b64)?;
+                        drop(b64);
+                        pre.prepare(&bytes)
+                    })
+                    .await
                 })
             })
             .collect();
@@ -190,6 +200,7 @@ impl Engine {
         for (i, t) in tasks.into_iter().enumerate() {
             let prepared = t
                 .await
+                .and_then(|inner| inner)
                 .map_err(|e| EngineError::Internal(format!("preprocess task: {e}")))?;
             out.push(prepared.map_err(|e| with_index(e, i, out.capacity()))?);
         }

@@ -48,9 +48,8 @@ impl Shared {
         self.inner.write().unwrap().phase = phase;
     }
 
-    pub fn set_loaded(&self, info: ModelInfo, versions: BTreeMap<String, String>) {
+    pub fn set_model(&self, info: ModelInfo, versions: BTreeMap<String, String>) {
         let mut s = self.inner.write().unwrap();
-        s.phase = Phase::Ready;
         s.model = Some(info);
         s.versions = versions;
     }

@@ -152,10 +152,17 @@ struct Worker {
 impl Worker {
     fn run(&mut self) {
         if self.cfg.warmup {
-            if let Err(e) = self.ensure_loaded().and_then(|_| self.probe()) {
-                tracing::error!(error = %e, "warm-up failed");
-            } else {
-                tracing::info!("warm-up done");
+            // Ready (and so READY=1 to systemd) only once a real inference has gone through.
+            match self.load_model().and_then(|_| self.probe()) {
+                Ok(()) => {
+                    self.shared.set_phase(Phase::Ready);
+                    tracing::info!("warm-up done");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "warm-up failed");
+                    self.info = None;
+                    self.shared.set_phase(Phase::Failed(e.to_string()));
+                }
             }
         }
         loop {
@@ -202,6 +209,13 @@ impl Worker {
         if self.retry_at.is_some() {
             return self.recover();
         }
+        let info = self.load_model()?;
+        self.shared.set_phase(Phase::Ready);
+        Ok(info)
+    }
+
+    /// Loads and checks the model; leaves the phase at Loading on success for the caller to settle.
+    fn load_model(&mut self) -> Result<ModelInfo, EngineError> {
         self.shared.set_phase(Phase::Loading);
         let started = Instant::now();
         match self
@@ -218,8 +232,7 @@ impl Worker {
                     ms = started.elapsed().as_millis() as u64,
                     "model loaded"
                 );
-                self.shared
-                    .set_loaded(info.clone(), self.backend.versions());
+                self.shared.set_model(info.clone(), self.backend.versions());
                 self.info = Some(info.clone());
                 Ok(info)
             }
@@ -254,7 +267,10 @@ impl Worker {
 
     /// One inference of each kind: proves the device works end to end.
     fn probe(&mut self) -> Result<(), EngineError> {
-        let info = self.ensure_loaded()?;
+        let info = self
+            .info
+            .clone()
+            .ok_or_else(|| EngineError::Internal("probe before load".into()))?;
         let (w, h) = info.image_size;
         let img = PreparedImage {
             width: w,
@@ -278,7 +294,7 @@ impl Worker {
         self.info = None;
         self.retry_at = None;
         tracing::warn!("rebuilding backend after device fault");
-        let result = self.ensure_loaded().and_then(|i| self.probe().map(|_| i));
+        let result = self.load_model().and_then(|i| self.probe().map(|_| i));
         match &result {
             Ok(_) => {
                 tracing::info!("backend recovered");
