@@ -79,6 +79,10 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+fn norm(a: &[f32]) -> f64 {
+    a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt()
+}
+
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
     let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
@@ -635,19 +639,34 @@ fn full_size_export_matches_torch() {
         info.embedding_dimension as u64,
         r["embedding_dimension"].as_u64().unwrap()
     );
+    // Random full-size weights give image embeddings with norms in the thousands, where float32
+    // reordering alone moves elements by 1e-2; the bar is "as close to torch as Python
+    // onnxruntime is on the same file" (recorded by the exporter), or 1e-4 when that is smaller.
+    let ort_image = r["onnxruntime_max_abs_diff"]["image"].as_f64().unwrap() as f32;
+    let ort_text = r["onnxruntime_max_abs_diff"]["text"].as_f64().unwrap() as f32;
+    let bound = |python: f32| (2.0 * python).max(EXACT_TOL);
     for c in r["pixel_tensors"].as_array().unwrap() {
         let px = read_f32(&dir.join(c["file"].as_str().unwrap()));
         let got = b.encode_pixels(&px, 1).unwrap().remove(0);
-        let d = max_abs_diff(&got, &floats(&c["image_embeds"]));
-        eprintln!("{} pixels {}: max abs diff {d:.3e}", info.name, c["name"]);
-        assert!(d < EXACT_TOL, "{}: {d}", c["name"]);
+        let want = floats(&c["image_embeds"]);
+        let d = max_abs_diff(&got, &want);
+        eprintln!(
+            "{} pixels {}: max abs diff {d:.3e} (relative to the norm {:.1e}; python onnxruntime {ort_image:.3e})",
+            info.name,
+            c["name"],
+            d as f64 / norm(&want)
+        );
+        assert!(d <= bound(ort_image), "{}: {d}", c["name"]);
     }
     for c in r["texts"].as_array().unwrap() {
         let ids = ClipTokenizer::new().tokenize(c["text"].as_str().unwrap());
         let got = b.encode_texts(&[ids]).unwrap().remove(0);
         let d = max_abs_diff(&got, &floats(&c["text_embeds"]));
-        eprintln!("{} text {:?}: max abs diff {d:.3e}", info.name, c["text"]);
-        assert!(d < EXACT_TOL, "{}: {d}", c["text"]);
+        eprintln!(
+            "{} text {:?}: max abs diff {d:.3e} (python onnxruntime {ort_text:.3e})",
+            info.name, c["text"]
+        );
+        assert!(d <= bound(ort_text), "{}: {d}", c["text"]);
     }
     for img in r["images"].as_array().unwrap() {
         let bytes = std::fs::read(
