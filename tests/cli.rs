@@ -141,6 +141,17 @@ fn notifies_ready_and_drains_in_flight_requests_on_sigterm() {
     );
 }
 
+fn render(input: &Path, output: &Path) {
+    let st = Command::new(BIN)
+        .args(["render-config", "--input"])
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
 #[test]
 fn render_config_applies_defaults_and_is_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
@@ -150,25 +161,9 @@ fn render_config_applies_defaults_and_is_byte_identical() {
         "server:\n  port: 5001\nclip:\n  model: clip-resnet-50x4\n  embedding_dimension: 640\n  image_size: 288\nbackend:\n  type: mock\n",
     );
     let out = dir.path().join("sub/out.json");
-    for _ in 0..2 {
-        let st = Command::new(BIN)
-            .args(["render-config", "--input"])
-            .arg(&input)
-            .arg("--output")
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(st.success());
-    }
+    render(&input, &out);
     let first = std::fs::read(&out).unwrap();
-    let st = Command::new(BIN)
-        .args(["render-config", "--input"])
-        .arg(&input)
-        .arg("--output")
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    render(&input, &out);
     assert_eq!(
         first,
         std::fs::read(&out).unwrap(),
@@ -182,14 +177,7 @@ fn render_config_applies_defaults_and_is_byte_identical() {
     assert_eq!(v["clip"]["prompt_template"], "a photo of a {}.");
     // Rendering the rendered JSON again changes nothing.
     let out2 = dir.path().join("out2.json");
-    let st = Command::new(BIN)
-        .args(["render-config", "--input"])
-        .arg(&out)
-        .arg("--output")
-        .arg(&out2)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    render(&out, &out2);
     assert_eq!(first, std::fs::read(&out2).unwrap());
     // No temp files left behind.
     let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
