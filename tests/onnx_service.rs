@@ -43,6 +43,26 @@ fn onnx_settings() -> Settings {
     s
 }
 
+/// `start`, then wait out warm-up: loading ONNX sessions can take longer than common::start's
+/// short wait when the test binaries run in parallel on a small machine.
+async fn start_ready(settings: Settings) -> TestServer {
+    let srv = start(settings).await;
+    for _ in 0..600 {
+        match srv.client.get(srv.at("/health")).send().await {
+            Ok(r) if r.status().as_u16() == 503 => {
+                if !r.text().await.unwrap_or_default().contains("loading") {
+                    break;
+                }
+            }
+            Ok(_) => break,
+            // Start-up failed and the listener is gone: the caller looks at stop()'s error.
+            Err(_) => break,
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    srv
+}
+
 fn reference() -> Value {
     serde_json::from_str(&std::fs::read_to_string(tiny("reference.json")).unwrap()).unwrap()
 }
@@ -93,7 +113,7 @@ fn reference_text(text: &str) -> Vec<f64> {
 
 #[tokio::test]
 async fn health_and_info_report_the_onnx_model() {
-    let srv = start(onnx_settings()).await;
+    let srv = start_ready(onnx_settings()).await;
     let (code, h) = srv.get("/health").await;
     assert_eq!(code, 200, "{h}");
     assert_eq!(h["backend"], "onnx");
@@ -117,7 +137,7 @@ async fn health_and_info_report_the_onnx_model() {
 async fn image_embedding_against_reference(mode: ResizeMode, key: &str) {
     let mut s = onnx_settings();
     s.clip.resize_mode = mode;
-    let srv = start(s).await;
+    let srv = start_ready(s).await;
     for (name, file) in [("cat", "cat.jpg"), ("astronaut", "astronaut.png")] {
         let img = file_b64(&fixture("images").join(file));
         let (code, r) = srv.post("/v1/embed/image", json!({"image": img})).await;
@@ -148,7 +168,7 @@ async fn image_embeddings_match_torch_center_crop() {
 
 #[tokio::test]
 async fn text_embeddings_match_torch_exactly() {
-    let srv = start(onnx_settings()).await;
+    let srv = start_ready(onnx_settings()).await;
     let texts = ["a photo of a cat.", "café crème brûlée", "fish &amp; chips"];
     let (code, t) = srv.post("/v1/embed/text", json!({ "texts": texts })).await;
     assert_eq!(code, 200, "{t}");
@@ -163,7 +183,7 @@ async fn text_embeddings_match_torch_exactly() {
 
 #[tokio::test]
 async fn classify_similarities_match_torch() {
-    let srv = start(onnx_settings()).await;
+    let srv = start_ready(onnx_settings()).await;
     let r = reference();
     let zs = &r["zero_shot"];
     let labels: Vec<String> = zs["labels"]
@@ -213,7 +233,7 @@ async fn onnx_text_beside_another_image_backend() {
     s.backend.text = Some(BackendKind::Onnx);
     s.backend.mock.embedding_dimension = 64;
     s.backend.mock.image_size = 64;
-    let srv = start(s).await;
+    let srv = start_ready(s).await;
     let (code, h) = srv.get("/health").await;
     assert_eq!(code, 200, "{h}");
     assert_eq!(h["backend"], "mock+onnx");
@@ -234,7 +254,7 @@ async fn config_dimension_disagreeing_with_the_model_stops_start_up() {
     // With warm-up (the default) a model that does not fit the config keeps the service from starting.
     let mut s = onnx_settings();
     s.clip.embedding_dimension = Some(640);
-    let srv = start(s).await;
+    let srv = start_ready(s).await;
     let e = srv
         .stop()
         .await
@@ -249,7 +269,7 @@ async fn missing_model_file_is_reported_without_warm_up() {
     let mut s = onnx_settings();
     s.backend.warmup = false;
     s.backend.onnx.image_model = Some(PathBuf::from("/nonexistent/models/image.onnx"));
-    let srv = start(s).await;
+    let srv = start_ready(s).await;
     let (code, e) = srv.post("/v1/embed/text", json!({"text": "a cat"})).await;
     assert_eq!(code, 503, "{e}");
     assert!(
