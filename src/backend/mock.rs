@@ -36,7 +36,7 @@ impl MockBackend {
         if !left.is_zero() {
             std::thread::sleep(left);
         }
-        if self.cfg.fail_every > 0 && self.calls % self.cfg.fail_every == 0 {
+        if self.cfg.fail_every > 0 && self.calls.is_multiple_of(self.cfg.fail_every) {
             return Err(BackendError::Fault(format!(
                 "mock device fault injected on call {} (fail_every = {})",
                 self.calls, self.cfg.fail_every

@@ -199,7 +199,7 @@ mod tests {
     fn numpy_written_header_fortran_and_f8() {
         // Header as numpy 1.x writes it for np.asfortranarray(np.arange(6, dtype='<f8').reshape(2, 3)).
         let mut h = "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }".to_string();
-        while (10 + h.len() + 1) % 64 != 0 {
+        while !(10 + h.len() + 1).is_multiple_of(64) {
             h.push(' ');
         }
         h.push('\n');
