@@ -93,6 +93,10 @@ impl Engine {
 
     pub fn with_backend(settings: Settings, backend: Box<dyn backend::Backend>) -> Arc<Engine> {
         let shared = Arc::new(Shared::new());
+        if settings.backend.warmup {
+            // Not ready until the warm-up inference is through, from the very first /health.
+            shared.set_phase(Phase::Loading);
+        }
         let backend_name = backend.name();
         let cfg = worker::WorkerConfig {
             max_batch_size: settings.batching.max_batch_size,

@@ -105,16 +105,48 @@ impl Preprocessor {
             other => std::borrow::Cow::Owned(other.to_rgb8()),
         };
         let (w, h) = self.size;
-        let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x3);
         // Catmull-Rom with support scaled on downsizing, as PIL's BICUBIC (what CLIP was trained with).
-        let mut opts = fr::ResizeOptions::new()
+        let opts = fr::ResizeOptions::new()
             .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::CatmullRom));
-        if self.mode == ResizeMode::CenterCrop {
-            opts = opts.fit_into_destination(Some((0.5, 0.5)));
+        let mut resizer = fr::Resizer::new();
+        let resize_err = |e: fr::ResizeError| EngineError::Internal(format!("resize: {e}"));
+        if self.mode == ResizeMode::CenterCrop && w == h {
+            // torchvision's order and rounding: short side to the input size, then the centre crop.
+            let (sw, sh) = (rgb.width() as u64, rgb.height() as u64);
+            let side = w as u64;
+            let (rw, rh) = if sw <= sh {
+                (side, (side * sh / sw).max(side))
+            } else {
+                ((side * sw / sh).max(side), side)
+            };
+            let mut mid = fr::images::Image::new(rw as u32, rh as u32, fr::PixelType::U8x3);
+            resizer
+                .resize(rgb.as_ref(), &mut mid, &opts)
+                .map_err(resize_err)?;
+            let top = ((rh - side) as f64 / 2.0).round_ties_even() as usize;
+            let left = ((rw - side) as f64 / 2.0).round_ties_even() as usize;
+            let (rw, side) = (rw as usize, side as usize);
+            let buf = mid.buffer();
+            let mut out = Vec::with_capacity(side * side * 3);
+            for y in top..top + side {
+                let row = (y * rw + left) * 3;
+                out.extend_from_slice(&buf[row..row + side * 3]);
+            }
+            return Ok(PreparedImage {
+                width: w,
+                height: h,
+                rgb: out,
+            });
         }
-        fr::Resizer::new()
+        let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x3);
+        let opts = if self.mode == ResizeMode::CenterCrop {
+            opts.fit_into_destination(Some((0.5, 0.5)))
+        } else {
+            opts
+        };
+        resizer
             .resize(rgb.as_ref(), &mut dst, &opts)
-            .map_err(|e| EngineError::Internal(format!("resize: {e}")))?;
+            .map_err(resize_err)?;
         Ok(PreparedImage {
             width: w,
             height: h,
