@@ -550,7 +550,7 @@ async fn model_mismatch_is_a_clear_503() {
 async fn abandoned_requests_are_skipped_by_the_device() {
     let mut s = mock_settings();
     s.batching.max_batch_size = 1;
-    s.backend.mock.latency.image_fixed_ms = 200.0;
+    s.backend.mock.latency.image_fixed_ms = 500.0;
     let (srv, _, _) = counting_server(s.clone()).await;
     let srv = Arc::new(srv);
     // One slow job occupies the device; the second client gives up while queued.
@@ -561,7 +561,8 @@ async fn abandoned_requests_are_skipped_by_the_device() {
                 .await
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // Generous margins: under a loaded CI machine the first job must be on the device first.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let impatient = reqwest::Client::builder()
         .timeout(std::time::Duration::from_millis(80))
         .build()
