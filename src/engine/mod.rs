@@ -147,8 +147,8 @@ impl Engine {
     pub async fn wait_settled(&self) -> Phase {
         loop {
             let p = self.shared.snapshot().phase;
-            let pending_warmup = self.settings.backend.warmup && p == Phase::NotLoaded;
-            if p != Phase::Loading && !pending_warmup {
+            // With warm-up the phase starts at Loading, so this waits for the warm-up inference.
+            if p != Phase::Loading {
                 return p;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -165,13 +165,6 @@ impl Engine {
         let (tx, rx) = oneshot::channel();
         self.queue.submit(Job::Load { reply: tx })?;
         rx.await.map_err(|_| EngineError::ShuttingDown)?
-    }
-
-    fn check_ready(&self) -> Result<(), EngineError> {
-        match self.shared.snapshot().phase {
-            Phase::Unhealthy(r) => Err(EngineError::Backend(r)),
-            _ => Ok(()),
-        }
     }
 
     async fn prepare_images(
@@ -234,7 +227,6 @@ impl Engine {
                 self.settings.limits.max_batch_images
             )));
         }
-        self.check_ready()?;
         let info = self.model_info().await?;
         let prepared = self.prepare_images(images, &info).await?;
         let (v, t) = self
@@ -268,7 +260,6 @@ impl Engine {
         }
         let mut timing = Timing::default();
         if !missing.is_empty() {
-            self.check_ready()?;
             self.model_info().await?;
             let ids = missing
                 .iter()
@@ -410,7 +401,6 @@ impl Engine {
         req: ClassifyRequest,
     ) -> Result<Outcome<Vec<LabelScore>>, EngineError> {
         let templates = self.validate_classify(&req)?;
-        self.check_ready()?;
         let info = self.model_info().await?;
         let names: Vec<&String> = req.labels.iter().chain(&req.negative_labels).collect();
         let prompts: Vec<String> = names

@@ -432,61 +432,46 @@ impl Worker {
         }
         let max = self.max_batch(kind);
         let total = images.len() + texts.len();
-        let mut out: Vec<Vec<f32>> = Vec::with_capacity(total);
         let started = Instant::now();
-        let mut result: Result<(), BackendError> = Ok(());
         let mut chunk_sizes = Vec::new();
-        match kind {
+        let backend = &mut self.backend;
+        let result = match kind {
             Kind::Image => {
-                for chunk in images.chunks(max) {
-                    chunk_sizes.push(chunk.len());
-                    match self.backend.encode_images(chunk) {
-                        Ok(v) => out.extend(v),
-                        Err(e) => {
-                            result = Err(e);
-                            break;
-                        }
-                    }
-                }
+                encode_in_chunks(&images, max, &mut chunk_sizes, |c| backend.encode_images(c))
             }
             Kind::Text => {
-                for chunk in texts.chunks(max) {
-                    chunk_sizes.push(chunk.len());
-                    match self.backend.encode_texts(chunk) {
-                        Ok(v) => out.extend(v),
-                        Err(e) => {
-                            result = Err(e);
-                            break;
-                        }
-                    }
-                }
+                encode_in_chunks(&texts, max, &mut chunk_sizes, |c| backend.encode_texts(c))
             }
-        }
+        };
         let inference_ms = started.elapsed().as_secs_f64() * 1000.0;
         metrics::histogram!("hailo_clip_inference_seconds", "kind" => kind.label())
             .record(inference_ms / 1000.0);
         for n in &chunk_sizes {
             metrics::histogram!("hailo_clip_batch_size", "kind" => kind.label()).record(*n as f64);
         }
-        if let Err(e) = result.and_then(|_| {
+        let checked = result.and_then(|out| {
             if out.len() == total {
-                Ok(())
+                Ok(out)
             } else {
                 Err(BackendError::Fault(format!(
                     "backend returned {} embeddings for {total} inputs",
                     out.len()
                 )))
             }
-        }) {
-            if matches!(e, BackendError::Fault(_)) {
-                self.fault(&e);
+        });
+        let mut out = match checked {
+            Ok(out) => out,
+            Err(e) => {
+                if matches!(e, BackendError::Fault(_)) {
+                    self.fault(&e);
+                }
+                let err = EngineError::from(e);
+                for r in replies {
+                    let _ = r.send(Err(err.clone()));
+                }
+                return;
             }
-            let err = EngineError::from(e);
-            for r in replies {
-                let _ = r.send(Err(err.clone()));
-            }
-            return;
-        }
+        };
         out.iter_mut().for_each(|v| l2_normalize(v));
         let batch_size = chunk_sizes.iter().copied().max().unwrap_or(0);
         let mut rest = out.into_iter();
@@ -500,6 +485,21 @@ impl Worker {
             let _ = reply.send(Ok((mine, timing)));
         }
     }
+}
+
+/// Runs `items` through `encode` at most `max` at a time, stopping at the first error.
+fn encode_in_chunks<T>(
+    items: &[T],
+    max: usize,
+    sizes: &mut Vec<usize>,
+    mut encode: impl FnMut(&[T]) -> Result<Vec<Vec<f32>>, BackendError>,
+) -> Result<Vec<Vec<f32>>, BackendError> {
+    let mut out = Vec::with_capacity(items.len());
+    for chunk in items.chunks(max) {
+        sizes.push(chunk.len());
+        out.extend(encode(chunk)?);
+    }
+    Ok(out)
 }
 
 fn reply_err(job: Job, e: EngineError) {
