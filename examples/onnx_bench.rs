@@ -7,9 +7,10 @@
 //! `Backend::encode_texts`, the calls the device thread makes; decoding, resizing and tokenising
 //! are not timed, as in the Python script.
 
-use hailo_clip::backend::onnx::runtime::{self, LibrarySource};
-use hailo_clip::backend::onnx::{default_threads, OnnxBackend, OnnxOptions};
-use hailo_clip::backend::{Backend, PreparedImage, TokenIds, CONTEXT_LENGTH};
+use backend::onnx::runtime::{self, LibrarySource};
+use backend::onnx::{default_threads, OnnxBackend, OnnxOptions};
+use backend::Backend;
+use clip::{PreparedImage, TokenIds, CONTEXT_LENGTH};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Instant;

@@ -2,9 +2,9 @@
 
 mod common;
 
+use backend::mock::MockBackend;
 use common::*;
-use hailo_clip::backend::mock::MockBackend;
-use hailo_clip::engine::Engine;
+use engine::Engine;
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -213,7 +213,7 @@ async fn embed_text_one_and_many() {
 }
 
 async fn counting_server(
-    mut s: hailo_clip::config::Settings,
+    mut s: config::Settings,
 ) -> (TestServer, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     s.backend.warmup = false;
     let text_calls = Arc::new(AtomicUsize::new(0));

@@ -2,14 +2,11 @@
 //! quantisation and batch size read from the "HEF", dequantisation, the text pipeline (lookup,
 //! EOT padding, EOT row, projection), HailoRT status codes turned into advice, and recovery.
 
-use hailo_clip::backend::hailo::preflight::Host;
-use hailo_clip::backend::hailo::sim::{
-    image_function, text_function, SimControl, SimDevice, SimHef,
-};
-use hailo_clip::backend::hailo::{npz, HailoBackend, HailoOptions, TextFiles};
-use hailo_clip::backend::{
-    l2_normalize, Backend, BackendError, PreparedImage, TokenIds, CONTEXT_LENGTH,
-};
+use backend::hailo::preflight::Host;
+use backend::hailo::sim::{image_function, text_function, SimControl, SimDevice, SimHef};
+use backend::hailo::{npz, HailoBackend, HailoOptions, TextFiles};
+use backend::{Backend, BackendError};
+use clip::{l2_normalize, PreparedImage, TokenIds, CONTEXT_LENGTH};
 use hailort_sys::{FormatType, InferDevice, QuantInfo};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -436,9 +433,9 @@ fn versions_for_info() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_recovers_after_device_fault() {
     use base64::Engine as _;
-    use hailo_clip::config::{BackendKind, Settings};
-    use hailo_clip::engine::status::Phase;
-    use hailo_clip::engine::Engine;
+    use config::{BackendKind, Settings};
+    use engine::health::Phase;
+    use engine::Engine;
 
     let dir = tempfile::tempdir().unwrap();
     // The worker's probe encodes CLIP's real SOT/EOT ids, so this table covers the full vocabulary.

@@ -6,12 +6,13 @@
 //! (scripts/test.sh does this). Without it these tests fail rather than skip.
 #![cfg(feature = "onnx")]
 
-use hailo_clip::backend::onnx::runtime::LibrarySource;
-use hailo_clip::backend::onnx::{OnnxBackend, OnnxOptions, CLIP_MEAN, CLIP_STD};
-use hailo_clip::backend::{Backend, BackendError, PreparedImage, TokenIds, CONTEXT_LENGTH};
-use hailo_clip::config::ResizeMode;
-use hailo_clip::engine::preprocess::Preprocessor;
-use hailo_clip::engine::tokenizer::ClipTokenizer;
+use backend::onnx::runtime::LibrarySource;
+use backend::onnx::{OnnxBackend, OnnxOptions, CLIP_MEAN, CLIP_STD};
+use backend::{Backend, BackendError};
+use clip::preprocess::Preprocessor;
+use clip::tokenizer::ClipTokenizer;
+use clip::ResizeMode;
+use clip::{PreparedImage, TokenIds, CONTEXT_LENGTH};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

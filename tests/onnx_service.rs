@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use hailo_clip::config::{BackendKind, ResizeMode, Settings};
+use config::{BackendKind, ResizeMode, Settings};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 

@@ -45,6 +45,116 @@ pub mod status {
     pub const HEF_NOT_COMPATIBLE_WITH_DEVICE: i32 = 93;
     pub const DEVICE_NOT_CONNECTED: i32 = 96;
     pub const DEVICE_TEMPORARILY_UNAVAILABLE: i32 = 97;
+
+    /// `hailo_status` names, from HailoRT 5.1.1 `hailort.h` (HAILO_STATUS_VARIABLES), index = value.
+    const NAMES: [&str; 98] = [
+        "HAILO_SUCCESS",
+        "HAILO_UNINITIALIZED",
+        "HAILO_INVALID_ARGUMENT",
+        "HAILO_OUT_OF_HOST_MEMORY",
+        "HAILO_TIMEOUT",
+        "HAILO_INSUFFICIENT_BUFFER",
+        "HAILO_INVALID_OPERATION",
+        "HAILO_NOT_IMPLEMENTED",
+        "HAILO_INTERNAL_FAILURE",
+        "HAILO_DATA_ALIGNMENT_FAILURE",
+        "HAILO_CHUNK_TOO_LARGE",
+        "HAILO_INVALID_LOGGER_LEVEL",
+        "HAILO_CLOSE_FAILURE",
+        "HAILO_OPEN_FILE_FAILURE",
+        "HAILO_FILE_OPERATION_FAILURE",
+        "HAILO_UNSUPPORTED_CONTROL_PROTOCOL_VERSION",
+        "HAILO_UNSUPPORTED_FW_VERSION",
+        "HAILO_INVALID_CONTROL_RESPONSE",
+        "HAILO_FW_CONTROL_FAILURE",
+        "HAILO_ETH_FAILURE",
+        "HAILO_ETH_INTERFACE_NOT_FOUND",
+        "HAILO_ETH_RECV_FAILURE",
+        "HAILO_ETH_SEND_FAILURE",
+        "HAILO_INVALID_FIRMWARE",
+        "HAILO_INVALID_CONTEXT_COUNT",
+        "HAILO_INVALID_FRAME",
+        "HAILO_INVALID_HEF",
+        "HAILO_PCIE_NOT_SUPPORTED_ON_PLATFORM",
+        "HAILO_INTERRUPTED_BY_SIGNAL",
+        "HAILO_START_VDMA_CHANNEL_FAIL",
+        "HAILO_SYNC_VDMA_BUFFER_FAIL",
+        "HAILO_STOP_VDMA_CHANNEL_FAIL",
+        "HAILO_CLOSE_VDMA_CHANNEL_FAIL",
+        "HAILO_ATR_TABLES_CONF_VALIDATION_FAIL",
+        "HAILO_EVENT_CREATE_FAIL",
+        "HAILO_READ_EVENT_FAIL",
+        "HAILO_DRIVER_OPERATION_FAILED",
+        "HAILO_INVALID_FIRMWARE_MAGIC",
+        "HAILO_INVALID_FIRMWARE_CODE_SIZE",
+        "HAILO_INVALID_KEY_CERTIFICATE_SIZE",
+        "HAILO_INVALID_CONTENT_CERTIFICATE_SIZE",
+        "HAILO_MISMATCHING_FIRMWARE_BUFFER_SIZES",
+        "HAILO_INVALID_FIRMWARE_CPU_ID",
+        "HAILO_CONTROL_RESPONSE_MD5_MISMATCH",
+        "HAILO_GET_CONTROL_RESPONSE_FAIL",
+        "HAILO_GET_D2H_EVENT_MESSAGE_FAIL",
+        "HAILO_MUTEX_INIT_FAIL",
+        "HAILO_OUT_OF_DESCRIPTORS",
+        "HAILO_UNSUPPORTED_OPCODE",
+        "HAILO_USER_MODE_RATE_LIMITER_NOT_SUPPORTED",
+        "HAILO_RATE_LIMIT_MAXIMUM_BANDWIDTH_EXCEEDED",
+        "HAILO_ANSI_TO_UTF16_CONVERSION_FAILED",
+        "HAILO_UTF16_TO_ANSI_CONVERSION_FAILED",
+        "HAILO_UNEXPECTED_INTERFACE_INFO_FAILURE",
+        "HAILO_UNEXPECTED_ARP_TABLE_FAILURE",
+        "HAILO_MAC_ADDRESS_NOT_FOUND",
+        "HAILO_NO_IPV4_INTERFACES_FOUND",
+        "HAILO_SHUTDOWN_EVENT_SIGNALED",
+        "HAILO_THREAD_ALREADY_ACTIVATED",
+        "HAILO_THREAD_NOT_ACTIVATED",
+        "HAILO_THREAD_NOT_JOINABLE",
+        "HAILO_NOT_FOUND",
+        "HAILO_COMMUNICATION_CLOSED",
+        "HAILO_STREAM_ABORT",
+        "HAILO_DRIVER_NOT_INSTALLED",
+        "HAILO_NOT_AVAILABLE",
+        "HAILO_TRAFFIC_CONTROL_FAILURE",
+        "HAILO_INVALID_SECOND_STAGE",
+        "HAILO_INVALID_PIPELINE",
+        "HAILO_NETWORK_GROUP_NOT_ACTIVATED",
+        "HAILO_VSTREAM_PIPELINE_NOT_ACTIVATED",
+        "HAILO_OUT_OF_FW_MEMORY",
+        "HAILO_STREAM_NOT_ACTIVATED",
+        "HAILO_DEVICE_IN_USE",
+        "HAILO_OUT_OF_PHYSICAL_DEVICES",
+        "HAILO_INVALID_DEVICE_ARCHITECTURE",
+        "HAILO_INVALID_DRIVER_VERSION",
+        "HAILO_RPC_FAILED",
+        "HAILO_INVALID_SERVICE_VERSION",
+        "HAILO_NOT_SUPPORTED",
+        "HAILO_NMS_BURST_INVALID_DATA",
+        "HAILO_OUT_OF_HOST_CMA_MEMORY",
+        "HAILO_QUEUE_IS_FULL",
+        "HAILO_DMA_MAPPING_ALREADY_EXISTS",
+        "HAILO_CANT_MEET_BUFFER_REQUIREMENTS",
+        "HAILO_DRIVER_INVALID_RESPONSE",
+        "HAILO_DRIVER_INVALID_IOCTL",
+        "HAILO_DRIVER_TIMEOUT",
+        "HAILO_DRIVER_INTERRUPTED",
+        "HAILO_CONNECTION_REFUSED",
+        "HAILO_DRIVER_WAIT_CANCELED",
+        "HAILO_HEF_FILE_CORRUPTED",
+        "HAILO_HEF_NOT_SUPPORTED",
+        "HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE",
+        "HAILO_INVALID_HEF_USE",
+        "HAILO_OPERATION_ABORTED",
+        "HAILO_DEVICE_NOT_CONNECTED",
+        "HAILO_DEVICE_TEMPORARILY_UNAVAILABLE",
+    ];
+
+    pub fn name(status: i32) -> &'static str {
+        usize::try_from(status)
+            .ok()
+            .and_then(|i| NAMES.get(i))
+            .copied()
+            .unwrap_or("HAILO_UNKNOWN_STATUS")
+    }
 }
 
 /// A failed HailoRT call: the `hailo_status` and what the shim was doing.
@@ -273,6 +383,39 @@ pub trait InferModel: Send {
 
 #[cfg(test)]
 mod tests {
+    use super::status as st;
+
+    #[test]
+    fn table_matches_header_numbers() {
+        assert_eq!(st::name(0), "HAILO_SUCCESS");
+        assert_eq!(st::name(7), "HAILO_NOT_IMPLEMENTED");
+        assert_eq!(st::name(26), "HAILO_INVALID_HEF");
+        assert_eq!(st::name(64), "HAILO_DRIVER_NOT_INSTALLED");
+        assert_eq!(st::name(73), "HAILO_DEVICE_IN_USE");
+        assert_eq!(st::name(74), "HAILO_OUT_OF_PHYSICAL_DEVICES");
+        assert_eq!(st::name(76), "HAILO_INVALID_DRIVER_VERSION");
+        assert_eq!(st::name(77), "HAILO_RPC_FAILED");
+        assert_eq!(st::name(93), "HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE");
+        assert_eq!(st::name(97), "HAILO_DEVICE_TEMPORARILY_UNAVAILABLE");
+        assert_eq!(st::name(98), "HAILO_UNKNOWN_STATUS");
+        assert_eq!(st::name(-1), "HAILO_UNKNOWN_STATUS");
+        // The constants the crate exports agree with the table.
+        for (v, n) in [
+            (st::INVALID_HEF, "HAILO_INVALID_HEF"),
+            (st::DEVICE_IN_USE, "HAILO_DEVICE_IN_USE"),
+            (st::INVALID_DRIVER_VERSION, "HAILO_INVALID_DRIVER_VERSION"),
+            (
+                st::HEF_NOT_COMPATIBLE_WITH_DEVICE,
+                "HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE",
+            ),
+            (st::DRIVER_NOT_INSTALLED, "HAILO_DRIVER_NOT_INSTALLED"),
+            (st::OUT_OF_PHYSICAL_DEVICES, "HAILO_OUT_OF_PHYSICAL_DEVICES"),
+            (st::TIMEOUT, "HAILO_TIMEOUT"),
+        ] {
+            assert_eq!(st::name(v), n);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -1,10 +1,11 @@
 //! Starts the real server on a free loopback port and talks HTTP to it.
 #![allow(dead_code)]
 
+use backend::{Backend, BackendError};
 use base64::Engine as _;
-use hailo_clip::backend::{Backend, BackendError, ModelInfo, PreparedImage, TokenIds};
-use hailo_clip::config::{BackendKind, Settings};
-use hailo_clip::engine::Engine;
+use clip::{ModelInfo, PreparedImage, TokenIds};
+use config::{BackendKind, Settings};
+use engine::Engine;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -69,10 +70,10 @@ pub async fn start(settings: Settings) -> TestServer {
 }
 
 pub async fn start_engine(engine: Arc<Engine>) -> TestServer {
-    let listener = hailo_clip::server::bind(engine.settings()).await.unwrap();
+    let listener = hailo_clip_http::bind(engine.settings()).await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(hailo_clip::server::serve_engine(
+    let task = tokio::spawn(hailo_clip_http::serve_engine(
         engine,
         listener,
         async move {

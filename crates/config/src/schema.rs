@@ -1,0 +1,258 @@
+//! The settings tree: every key, its default and what it means. Unknown keys are refused.
+
+pub use clip::ResizeMode;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub clip: ClipSettings,
+    pub backend: BackendSettings,
+    pub limits: LimitSettings,
+    pub batching: BatchingSettings,
+    pub cache: CacheSettings,
+    pub logging: LoggingSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// File holding a bearer token; when set, every route but /health requires it.
+    pub api_key_file: Option<PathBuf>,
+    /// How long a stop waits for in-flight requests before giving up.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".into(),
+            port: 5000,
+            api_key_file: None,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClipSettings {
+    pub model: String,
+    /// Expected embedding size; checked against the loaded model when set.
+    pub embedding_dimension: Option<usize>,
+    /// Expected square input size; checked against the loaded model when set.
+    pub image_size: Option<u32>,
+    pub device: u32,
+    pub resize_mode: ResizeMode,
+    pub prompt_template: String,
+}
+
+impl Default for ClipSettings {
+    fn default() -> Self {
+        Self {
+            model: "clip-resnet-50x4".into(),
+            embedding_dimension: None,
+            image_size: None,
+            device: 0,
+            resize_mode: ResizeMode::Squash,
+            prompt_template: "a photo of a {}.".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    Mock,
+    Onnx,
+    Hailo,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Mock => "mock",
+            BackendKind::Onnx => "onnx",
+            BackendKind::Hailo => "hailo",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendSettings {
+    /// No default that pretends: the mock must be asked for by name.
+    #[serde(rename = "type")]
+    pub kind: BackendKind,
+    /// Text encoder when it differs from the image backend (e.g. hailo images + onnx text).
+    pub text: Option<BackendKind>,
+    /// Load the model and run one inference before reporting ready.
+    pub warmup: bool,
+    pub mock: MockSettings,
+    pub onnx: OnnxSettings,
+    pub hailo: HailoSettings,
+}
+
+impl Default for BackendSettings {
+    fn default() -> Self {
+        Self {
+            kind: BackendKind::Hailo,
+            text: None,
+            warmup: true,
+            mock: MockSettings::default(),
+            onnx: OnnxSettings::default(),
+            hailo: HailoSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MockSettings {
+    pub embedding_dimension: usize,
+    pub image_size: u32,
+    pub max_batch_size: usize,
+    pub latency: MockLatency,
+    /// Fail every Nth device call (0 = never); exercises fault recovery in tests.
+    pub fail_every: u64,
+}
+
+impl Default for MockSettings {
+    fn default() -> Self {
+        Self {
+            embedding_dimension: 640,
+            image_size: 288,
+            max_batch_size: 8,
+            latency: MockLatency::default(),
+            fail_every: 0,
+        }
+    }
+}
+
+/// Per-batch device time = fixed + per_item * batch. Hailo-10H RN50x4 figures:
+/// image_fixed_ms 10.886 + image_per_item_ms 5.014 gives 15.9 ms at batch 1 and 51 ms at batch 8.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MockLatency {
+    pub image_fixed_ms: f64,
+    pub image_per_item_ms: f64,
+    pub text_fixed_ms: f64,
+    pub text_per_item_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct OnnxSettings {
+    /// Default: $XDG_DATA_HOME/hailo-clip/models/<model>/image.onnx
+    pub image_model: Option<PathBuf>,
+    /// Default: $XDG_DATA_HOME/hailo-clip/models/<model>/text.onnx
+    pub text_model: Option<PathBuf>,
+    /// libonnxruntime.so; else $ORT_DYLIB_PATH; else the loader's search path.
+    pub library_path: Option<PathBuf>,
+    /// Intra-op threads; default leaves one core for the HTTP side.
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct HailoSettings {
+    /// Default: $XDG_DATA_HOME/hailo-clip/models/<model>/image_encoder.hef
+    pub image_hef: Option<PathBuf>,
+    pub text_hef: Option<PathBuf>,
+    /// Token-embedding table and text projection (model zoo .npz) for the text HEF.
+    pub text_embeddings: Option<PathBuf>,
+    /// Run timeout for one batch on the device.
+    pub timeout_ms: Option<u64>,
+    /// Files that `hailo-clip models fetch` downloads into the models directory.
+    pub downloads: Vec<ModelDownload>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelDownload {
+    pub url: String,
+    /// File name under the models directory.
+    pub file: String,
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitSettings {
+    pub max_body_bytes: usize,
+    /// Decoded width*height; checked from the header before any pixel is allocated.
+    pub max_image_pixels: u64,
+    pub max_labels: usize,
+    pub max_label_chars: usize,
+    pub max_templates: usize,
+    pub max_batch_images: usize,
+    pub max_batch_texts: usize,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 20 * 1024 * 1024,
+            max_image_pixels: 40_000_000,
+            max_labels: 256,
+            max_label_chars: 300,
+            max_templates: 32,
+            max_batch_images: 32,
+            max_batch_texts: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchingSettings {
+    /// Upper bound; the backend's own maximum wins when smaller.
+    pub max_batch_size: usize,
+    /// How long a partial batch may wait for company while the device is under load.
+    pub max_wait_ms: u64,
+    /// Jobs waiting for the device; beyond this, requests get 429 at once.
+    pub queue_capacity: usize,
+}
+
+impl Default for BatchingSettings {
+    fn default() -> Self {
+        Self {
+            max_batch_size: 8,
+            max_wait_ms: 2,
+            queue_capacity: 128,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// Text embeddings kept (LRU); 0 disables the cache.
+    pub text_entries: usize,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self { text_entries: 4096 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingSettings {
+    /// tracing EnvFilter directive; RUST_LOG wins when set.
+    pub level: String,
+}
+
+impl Default for LoggingSettings {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Text embeddings for exact prompts: from the cache where possible; the misses are tokenized on
+//! the blocking pool (BPE is CPU work, and the first call builds the tokenizer's tables) and go
+//! to the device in one job.
+
+use crate::queue::{Job, Timing};
+use crate::text_cache::{Embedding, TextCache};
+use crate::{Engine, EngineError};
+use clip::tokenizer::ClipTokenizer;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+/// Building the BPE tables takes ~0.1 s: started on a side thread at start-up so readiness does
+/// not wait for it, and shared with the blocking tasks that tokenize.
+pub type SharedTokenizer = Arc<LazyLock<ClipTokenizer>>;
+
+pub fn tokenizer() -> SharedTokenizer {
+    let t: SharedTokenizer = Arc::new(LazyLock::new(ClipTokenizer::new));
+    let warm = t.clone();
+    std::thread::spawn(move || {
+        LazyLock::force(&warm);
+    });
+    t
+}
+
+pub struct PromptEmbeddings {
+    pub value: Vec<Embedding>,
+    pub timing: Timing,
+}
+
+impl Engine {
+    pub(crate) async fn prompt_embeddings(
+        &self,
+        prompts: &[String],
+    ) -> Result<PromptEmbeddings, EngineError> {
+        let model = self.settings.clip.model.as_str();
+        let cache: &TextCache = &self.cache;
+        let mut out: Vec<Option<Embedding>> = prompts.iter().map(|p| cache.get(model, p)).collect();
+        let mut missing: Vec<usize> = Vec::new();
+        for (i, slot) in out.iter().enumerate() {
+            // Duplicate prompts in one request are encoded once.
+            if slot.is_none() && !missing.iter().any(|&j| prompts[j] == prompts[i]) {
+                missing.push(i);
+            }
+        }
+        let mut timing = Timing::default();
+        if !missing.is_empty() {
+            self.model_info().await?;
+            let texts: Vec<String> = missing.iter().map(|&i| prompts[i].clone()).collect();
+            let tokenizer = self.tokenizer.clone();
+            let ids = tokio::task::spawn_blocking(move || {
+                texts.iter().map(|t| tokenizer.tokenize(t)).collect()
+            })
+            .await
+            .map_err(|e| EngineError::Internal(format!("tokenizer task: {e}")))?;
+            let (vecs, t) = self
+                .run(|reply| Job::Texts {
+                    items: ids,
+                    enqueued: Instant::now(),
+                    reply,
+                })
+                .await?;
+            timing = t;
+            for (&i, v) in missing.iter().zip(vecs) {
+                let e: Embedding = v.into();
+                cache.put(model, &prompts[i], e.clone());
+                for (j, slot) in out.iter_mut().enumerate() {
+                    if slot.is_none() && prompts[j] == prompts[i] {
+                        *slot = Some(e.clone());
+                    }
+                }
+            }
+        }
+        Ok(PromptEmbeddings {
+            value: out
+                .into_iter()
+                .map(|e| e.expect("every prompt filled"))
+                .collect(),
+            timing,
+        })
+    }
+}

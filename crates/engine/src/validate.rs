@@ -1,0 +1,118 @@
+//! Every request limit, in one file: what a request may ask of the engine before any work is
+//! done for it. Each message names the setting that sets the limit.
+
+use crate::{ClassifyRequest, EngineError};
+use config::LimitSettings;
+
+fn invalid(msg: impl Into<String>) -> EngineError {
+    EngineError::Invalid(msg.into())
+}
+
+pub fn image_count(n: usize, l: &LimitSettings) -> Result<(), EngineError> {
+    if n == 0 {
+        return Err(invalid("no image given"));
+    }
+    if n > l.max_batch_images {
+        return Err(invalid(format!(
+            "{n} images given; the limit is {} (limits.max_batch_images)",
+            l.max_batch_images
+        )));
+    }
+    Ok(())
+}
+
+pub fn texts(texts: &[String], l: &LimitSettings) -> Result<(), EngineError> {
+    let n = texts.len();
+    if n == 0 {
+        return Err(invalid("no text given"));
+    }
+    if n > l.max_batch_texts {
+        return Err(invalid(format!(
+            "{n} texts given; the limit is {} (limits.max_batch_texts)",
+            l.max_batch_texts
+        )));
+    }
+    for t in texts {
+        text("text", t, l)?;
+    }
+    Ok(())
+}
+
+fn text(what: &str, t: &str, l: &LimitSettings) -> Result<(), EngineError> {
+    let max = l.max_label_chars;
+    if t.trim().is_empty() {
+        return Err(invalid(format!("{what} must not be empty")));
+    }
+    if t.chars().count() > max {
+        return Err(invalid(format!(
+            "{what} is longer than {max} characters (limits.max_label_chars)"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a classify request and returns the templates it uses (`default_template` when it
+/// names none).
+pub fn classify(
+    req: &ClassifyRequest,
+    l: &LimitSettings,
+    default_template: &str,
+) -> Result<Vec<String>, EngineError> {
+    if req.labels.is_empty() {
+        return Err(invalid("labels must not be empty"));
+    }
+    let n = req.labels.len() + req.negative_labels.len();
+    if n > l.max_labels {
+        return Err(invalid(format!(
+            "{n} labels given (including negatives); the limit is {} (limits.max_labels)",
+            l.max_labels
+        )));
+    }
+    for label in req.labels.iter().chain(&req.negative_labels) {
+        text("label", label, l)?;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for label in &req.labels {
+        if !seen.insert(label.as_str()) {
+            return Err(invalid(format!("label {label:?} is given twice")));
+        }
+    }
+    if req.top_k == Some(0) {
+        return Err(invalid("top_k must be at least 1"));
+    }
+    if let Some(t) = req.threshold {
+        if !(0.0..=1.0).contains(&t) {
+            return Err(invalid("threshold must be between 0 and 1"));
+        }
+    }
+    let templates = match (&req.templates, &req.prompt_template) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "give either prompt_template or templates, not both",
+            ))
+        }
+        (Some(ts), None) => {
+            if ts.is_empty() {
+                return Err(invalid("templates must not be empty"));
+            }
+            if ts.len() > l.max_templates {
+                return Err(invalid(format!(
+                    "{} templates given; the limit is {} (limits.max_templates)",
+                    ts.len(),
+                    l.max_templates
+                )));
+            }
+            ts.clone()
+        }
+        (None, Some(t)) => vec![t.clone()],
+        (None, None) => vec![default_template.to_string()],
+    };
+    for t in &templates {
+        if !t.contains("{}") {
+            return Err(invalid(format!(
+                "template {t:?} must contain {{}} where the label goes"
+            )));
+        }
+    }
+    Ok(templates)
+}

@@ -1,0 +1,72 @@
+//! Request and response bodies.
+
+use engine::LabelScore;
+use serde::{Deserialize, Serialize};
+
+/// Either one value or a list, under a singular or plural key (`image`/`images`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyBody {
+    pub image: String,
+    pub labels: Vec<String>,
+    pub top_k: Option<usize>,
+    pub prompt_template: Option<String>,
+    pub templates: Option<Vec<String>>,
+    #[serde(default)]
+    pub negative_labels: Vec<String>,
+    pub threshold: Option<f32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedImageBody {
+    pub image: Option<OneOrMany>,
+    pub images: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedTextBody {
+    pub text: Option<OneOrMany>,
+    pub texts: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClassifyResponse {
+    pub result: Vec<LabelScore>,
+    pub model: String,
+    pub backend: String,
+    pub inference_time_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum EmbedResult {
+    One(Vec<f32>),
+    Many(Vec<Vec<f32>>),
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmbedResponse {
+    pub result: EmbedResult,
+    pub dimension: usize,
+    pub model: String,
+    pub backend: String,
+    pub inference_time_ms: f64,
+}

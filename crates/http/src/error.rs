@@ -1,0 +1,91 @@
+//! The one place where errors become HTTP: `{"error", "error_type"}` with the right status.
+
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use engine::EngineError;
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{0}")]
+    Json(String, StatusCode),
+    #[error("missing or wrong API key")]
+    Unauthorized,
+    #[error("not found")]
+    NotFound,
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let status = match &r {
+            JsonRejection::JsonDataError(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            JsonRejection::JsonSyntaxError(_) => StatusCode::BAD_REQUEST,
+            JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            // Body over the limit surfaces here as 413; other read failures keep their status.
+            other => other.status(),
+        };
+        ApiError::Json(r.body_text(), status)
+    }
+}
+
+#[derive(Serialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub error_type: &'static str,
+}
+
+impl ApiError {
+    pub fn status_and_type(&self) -> (StatusCode, &'static str) {
+        use EngineError as E;
+        match self {
+            ApiError::Engine(e) => match e {
+                E::InvalidBase64(_) => (StatusCode::BAD_REQUEST, "invalid_base64"),
+                E::InvalidImage(_) => (StatusCode::BAD_REQUEST, "invalid_image"),
+                E::UnsupportedImage(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_image"),
+                E::ImageTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "image_too_large"),
+                E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+                E::Overloaded => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
+                E::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+                E::Backend(_) => (StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable"),
+                E::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+                E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            },
+            ApiError::Json(_, s) => match *s {
+                StatusCode::PAYLOAD_TOO_LARGE => (*s, "body_too_large"),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => (*s, "unsupported_media_type"),
+                StatusCode::UNPROCESSABLE_ENTITY => (*s, "invalid_request"),
+                _ => (*s, "malformed_json"),
+            },
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error_type) = self.status_and_type();
+        if status.is_server_error() {
+            tracing::warn!(error = %self, error_type, "request failed");
+        }
+        let mut resp = (
+            status,
+            Json(ErrorBody {
+                error: self.to_string(),
+                error_type,
+            }),
+        )
+            .into_response();
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        resp
+    }
+}

@@ -1,0 +1,43 @@
+//! HTTP: the router, its middleware, the routes and their bodies, the one error mapping, and
+//! serving (bind, readiness to systemd, drain on stop).
+
+pub mod body;
+pub mod error;
+pub mod metrics;
+mod middleware;
+mod routes;
+mod serve;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use engine::Engine;
+use metrics_exporter_prometheus::PrometheusHandle;
+pub use serve::{bind, serve, serve_engine, shutdown_signal};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub metrics: PrometheusHandle,
+    pub api_key: Option<Arc<str>>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let limit = state.engine.settings().limits.max_body_bytes;
+    Router::new()
+        .route("/health", get(routes::health::health))
+        .route("/info", get(routes::info::info))
+        .route("/metrics", get(routes::info::metrics))
+        .route("/v1/classify", post(routes::classify::classify))
+        .route("/v1/embed/image", post(routes::embed::embed_image))
+        .route("/v1/embed/text", post(routes::embed::embed_text))
+        .fallback(routes::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::require_key,
+        ))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(middleware::observe))
+        .with_state(state)
+}

@@ -1,0 +1,34 @@
+//! `POST /v1/classify`: one image against labels.
+
+use super::{round3, Body};
+use crate::body::{ClassifyBody, ClassifyResponse};
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::State;
+use axum::Json;
+use engine::ClassifyRequest;
+
+pub async fn classify(
+    State(s): State<AppState>,
+    body: Body<ClassifyBody>,
+) -> Result<Json<ClassifyResponse>, ApiError> {
+    let Json(b) = body?;
+    let out = s
+        .engine
+        .classify(ClassifyRequest {
+            image: b.image,
+            labels: b.labels,
+            top_k: b.top_k,
+            prompt_template: b.prompt_template,
+            templates: b.templates,
+            negative_labels: b.negative_labels,
+            threshold: b.threshold,
+        })
+        .await?;
+    Ok(Json(ClassifyResponse {
+        result: out.value,
+        model: s.engine.settings().clip.model.clone(),
+        backend: s.engine.backend_name().to_string(),
+        inference_time_ms: round3(out.inference_ms),
+    }))
+}

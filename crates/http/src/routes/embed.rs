@@ -1,0 +1,68 @@
+//! `POST /v1/embed/image` and `POST /v1/embed/text`: one item or a list.
+
+use super::{round3, Body};
+use crate::body::{EmbedImageBody, EmbedResponse, EmbedResult, EmbedTextBody, OneOrMany};
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::State;
+use axum::Json;
+
+fn one_or_many(
+    one: Option<OneOrMany>,
+    many: Option<Vec<String>>,
+    key: &str,
+) -> Result<(Vec<String>, bool), ApiError> {
+    match (one, many) {
+        (Some(_), Some(_)) => Err(engine::EngineError::Invalid(format!(
+            "give either \"{key}\" or \"{key}s\", not both"
+        ))
+        .into()),
+        (Some(OneOrMany::One(s)), None) => Ok((vec![s], true)),
+        (Some(m), None) => Ok((m.into_vec(), false)),
+        (None, Some(v)) => Ok((v, false)),
+        (None, None) => {
+            Err(engine::EngineError::Invalid(format!("\"{key}\" or \"{key}s\" is required")).into())
+        }
+    }
+}
+
+fn embed_response(
+    s: &AppState,
+    mut v: Vec<Vec<f32>>,
+    single: bool,
+    ms: f64,
+) -> Json<EmbedResponse> {
+    let dimension = v.first().map_or(0, |x| x.len());
+    let result = if single {
+        EmbedResult::One(v.swap_remove(0))
+    } else {
+        EmbedResult::Many(v)
+    };
+    Json(EmbedResponse {
+        result,
+        dimension,
+        model: s.engine.settings().clip.model.clone(),
+        backend: s.engine.backend_name().to_string(),
+        inference_time_ms: round3(ms),
+    })
+}
+
+pub async fn embed_image(
+    State(s): State<AppState>,
+    body: Body<EmbedImageBody>,
+) -> Result<Json<EmbedResponse>, ApiError> {
+    let Json(b) = body?;
+    let (images, single) = one_or_many(b.image, b.images, "image")?;
+    let out = s.engine.embed_images(images).await?;
+    Ok(embed_response(&s, out.value, single, out.inference_ms))
+}
+
+pub async fn embed_text(
+    State(s): State<AppState>,
+    body: Body<EmbedTextBody>,
+) -> Result<Json<EmbedResponse>, ApiError> {
+    let Json(b) = body?;
+    let (texts, single) = one_or_many(b.text, b.texts, "text")?;
+    let out = s.engine.embed_texts(texts).await?;
+    Ok(embed_response(&s, out.value, single, out.inference_ms))
+}

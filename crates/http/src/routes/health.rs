@@ -1,0 +1,47 @@
+//! `GET /health`: 200 while the service can serve, 503 with the reason while it cannot.
+
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use engine::health::Phase;
+use serde_json::json;
+
+pub async fn health(State(s): State<AppState>) -> impl IntoResponse {
+    let snap = s.engine.status();
+    let backend = s.engine.backend_name().to_string();
+    let model = snap
+        .model
+        .as_ref()
+        .map(|m| m.name.clone())
+        .unwrap_or_else(|| s.engine.settings().clip.model.clone());
+    // A lazy start can serve: the first request loads the model.
+    let (ready, status, reason) = match &snap.phase {
+        Phase::Ready => (true, "ok", None),
+        Phase::NotLoaded => (
+            true,
+            "ok",
+            Some("model loads on the first request".to_string()),
+        ),
+        Phase::Loading => (false, "loading", Some("model is loading".to_string())),
+        Phase::Unhealthy(r) => (false, "unhealthy", Some(r.clone())),
+        Phase::Failed(r) => (false, "failed", Some(r.clone())),
+    };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut body = json!({
+        "status": status,
+        "ready": ready,
+        "backend": backend,
+        "model": model,
+        "model_loaded": snap.phase == Phase::Ready,
+    });
+    if let Some(r) = reason {
+        body["reason"] = json!(r);
+    }
+    (code, Json(body))
+}

@@ -1,0 +1,20 @@
+//! Handlers: parse the body, hand it to the engine, shape the answer; one module per route.
+
+pub mod classify;
+pub mod embed;
+pub mod health;
+pub mod info;
+
+use crate::error::ApiError;
+use axum::extract::rejection::JsonRejection;
+use axum::Json;
+
+type Body<T> = Result<Json<T>, JsonRejection>;
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+pub(crate) fn round3(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
+}

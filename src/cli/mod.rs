@@ -1,0 +1,148 @@
+//! The command line: one module per command group; each runs the layers below in-process.
+
+mod doctor;
+mod local;
+mod logging;
+mod models;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use config::Settings;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "hailo-clip",
+    version,
+    about = "CLIP zero-shot image classification service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve {
+        /// Config file (YAML or JSON); default: $XDG_CONFIG_HOME/hailo-clip/hailo-clip.json, then /etc/hailo/hailo-clip.yaml.
+        #[arg(long, env = "HAILO_CLIP_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Render YAML config to JSON with every default applied (atomic, byte-identical on re-run).
+    RenderConfig {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Classify one image in-process and print the ranked labels.
+    Classify {
+        image: PathBuf,
+        #[arg(long = "label", short = 'l', required = true)]
+        labels: Vec<String>,
+        #[arg(long = "negative")]
+        negative_labels: Vec<String>,
+        #[arg(long)]
+        top_k: Option<usize>,
+        #[arg(long)]
+        template: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "HAILO_CLIP_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Print the embedding of an image or a text as JSON.
+    Embed {
+        #[arg(long, conflicts_with = "text", required_unless_present = "text")]
+        image: Option<PathBuf>,
+        #[arg(long)]
+        text: Option<String>,
+        #[arg(long, env = "HAILO_CLIP_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Check the device, driver, library, firmware and model files; one line per check.
+    Doctor {
+        #[arg(long, env = "HAILO_CLIP_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Manage model files.
+    Models {
+        #[command(subcommand)]
+        action: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Download backend.hailo.downloads into the models directory (checked, atomic).
+    Fetch {
+        /// Download again even when the file is already there.
+        #[arg(long)]
+        force: bool,
+        #[arg(long, env = "HAILO_CLIP_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::RenderConfig { input, output } => {
+            config::render(&input, &output)?;
+            println!("wrote {}", output.display());
+            Ok(())
+        }
+        Command::Serve { config } => serve::run(config.as_deref()),
+        Command::Classify {
+            image,
+            labels,
+            negative_labels,
+            top_k,
+            template,
+            json,
+            config,
+        } => local::classify(
+            &image,
+            local::Labels {
+                labels,
+                negative_labels,
+                top_k,
+                template,
+            },
+            json,
+            config.as_deref(),
+        ),
+        Command::Embed {
+            image,
+            text,
+            config,
+        } => local::embed(image.as_deref(), text, config.as_deref()),
+        Command::Doctor { config } => {
+            logging::init("warn");
+            let (settings, from) = Settings::load(config.as_deref())?;
+            let report = doctor::run(&settings, from.as_deref());
+            print!("{report}");
+            if report.failed() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Models {
+            action: ModelsCommand::Fetch { force, config },
+        } => {
+            logging::init("warn");
+            let (settings, _) = Settings::load(config.as_deref())?;
+            let opts = models::FetchOptions {
+                force,
+                progress: true,
+            };
+            let outcomes = models::fetch_all(&settings, &opts).map_err(anyhow::Error::msg)?;
+            for outcome in outcomes {
+                println!("{outcome}");
+            }
+            Ok(())
+        }
+    }
+}
