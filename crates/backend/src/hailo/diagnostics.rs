@@ -3,7 +3,7 @@
 //! not a second HailoRT client of its own.
 
 #[cfg(feature = "hailo")]
-use super::{preflight, ARCH};
+use super::{advice, preflight, ARCH};
 use std::path::{Path, PathBuf};
 
 /// What the device checks found, from the real device or not at all.
@@ -49,7 +49,6 @@ pub fn npz_arrays(path: &Path) -> Result<Vec<String>, String> {
 
 #[cfg(feature = "hailo")]
 pub fn probe_device(hefs: &[PathBuf]) -> Option<DeviceFacts> {
-    use super::advice;
     use hailort_sys::{FormatType, HailoDevice, InferDevice, OpenOptions};
     let mut facts = DeviceFacts {
         library: hailort_sys::library_version().map(|v| v.to_string()),
