@@ -18,6 +18,11 @@ let
     ;
 
   cfg = config.services.hailo-clip;
+  # The binary's own defaults (`hailo-clip render-config` of an empty file; a Rust test keeps
+  # the file equal to them), so the module restates none of them.
+  defaults = lib.importJSON ../config/defaults.json;
+  # hardware.hailo (modules/hailo.nix) knows the device node and its group when it is imported.
+  hailoHardware = lib.attrByPath [ "hardware" "hailo" ] { } config;
   format = pkgs.formats.json { };
   configFile = format.generate "hailo-clip.json" cfg.settings;
 
@@ -38,7 +43,7 @@ let
   loopbackOnly = lib.hasPrefix "127." host || host == "::1" || host == "localhost";
 
   # A stop waits up to shutdown_grace_secs for in-flight requests; systemd must wait longer.
-  shutdownGraceSecs = cfg.settings.server.shutdown_grace_secs or 30;
+  shutdownGraceSecs = cfg.settings.server.shutdown_grace_secs or defaults.server.shutdown_grace_secs;
 
   # A freeform JSON section with some declared, documented keys.
   section =
@@ -62,7 +67,7 @@ in
       description = ''
         Service configuration, rendered to JSON at /etc/${configEtcPath}.
         The service rejects unknown keys, so typos fail at start-up rather than being ignored.
-        See docs/nixos.md and src/config.rs for the full schema.
+        See docs/nixos.md and crates/config/src/schema.rs for the full schema.
       '';
       default = { };
       type = types.submodule {
@@ -71,7 +76,8 @@ in
           server = section {
             host = mkOption {
               type = types.str;
-              default = "127.0.0.1";
+              default = defaults.server.host;
+              defaultText = lib.literalExpression ''"127.0.0.1"'';
               example = "0.0.0.0";
               description = ''
                 Address to listen on. Loopback by default: set "0.0.0.0" or "::" (and usually
@@ -80,7 +86,8 @@ in
             };
             port = mkOption {
               type = types.port;
-              default = 5000;
+              default = defaults.server.port;
+              defaultText = lib.literalExpression "5000";
               description = "TCP port of the HTTP API (1024-65535: the unit holds no capabilities).";
             };
           };
@@ -91,7 +98,8 @@ in
                 "onnx"
                 "mock"
               ];
-              default = "hailo";
+              default = defaults.backend.type;
+              defaultText = lib.literalExpression ''"hailo"'';
               description = ''
                 Inference backend. "hailo" (default) needs the Hailo-10H NPU and
                 `hardware.hailo.enable`; "onnx" runs on the CPU; "mock" returns deterministic
@@ -124,6 +132,21 @@ in
         four fifths of one core (it keeps a Pi 5 cool under sustained load, with inference on the
         NPU); "300%" allows three of the Pi 5's four cores.
       '';
+    };
+
+    hailo = {
+      deviceNode = mkOption {
+        type = types.strMatching "/dev/.+";
+        default = hailoHardware.deviceNode or "/dev/hailo0";
+        defaultText = lib.literalExpression ''config.hardware.hailo.deviceNode (or "/dev/hailo0" without that module)'';
+        description = "The Hailo device node the unit may open (DeviceAllow=) with the hailo backend.";
+      };
+      group = mkOption {
+        type = types.str;
+        default = hailoHardware.group or "hailo";
+        defaultText = lib.literalExpression ''config.hardware.hailo.group (or "hailo" without that module)'';
+        description = "The group that owns the device node; the service joins it with the hailo backend.";
+      };
     };
 
     apiKeyFile = mkOption {
@@ -195,7 +218,7 @@ in
         ExecStart = "${cfg.package}/bin/hailo-clip serve";
         User = "hailo-clip";
         Group = "hailo-clip";
-        SupplementaryGroups = optional usesHailo "hailo";
+        SupplementaryGroups = optional usesHailo cfg.hailo.group;
         StateDirectory = "hailo-clip";
         StateDirectoryMode = "0700";
         WorkingDirectory = "/var/lib/hailo-clip";
@@ -204,7 +227,7 @@ in
         TimeoutStartSec = 120;
         TimeoutStopSec = shutdownGraceSecs + 15;
         Restart = "always";
-        # Paces retries when /dev/hailo0 is missing, so the start limit is not hit within seconds.
+        # Paces retries when the device node is missing, so the start limit is not hit within seconds.
         RestartSec = 5;
 
         CapabilityBoundingSet = "";
@@ -248,7 +271,7 @@ in
         # A private /dev would hide the NPU, so it is only used without it.
         PrivateDevices = !usesHailo;
       }
-      // optionalAttrs usesHailo { DeviceAllow = [ "/dev/hailo0 rw" ]; }
+      // optionalAttrs usesHailo { DeviceAllow = [ "${cfg.hailo.deviceNode} rw" ]; }
       # Listening on loopback only: refuse any other peer at the socket level as well.
       // optionalAttrs loopbackOnly {
         IPAddressAllow = "localhost";

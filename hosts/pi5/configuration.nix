@@ -79,15 +79,4 @@ in
     hosts/pi5: root's SSH key is still the placeholder; set rootSshKeys in
     hosts/pi5/configuration.nix or nobody can log in over SSH.
   '';
-
-  # hailo-clip.service hard-codes DeviceAllow=/dev/hailo0; driver 5.3 renames the node.
-  assertions = [
-    {
-      assertion = config.hardware.hailo.deviceNode == "/dev/hailo0";
-      message = ''
-        hosts/pi5: hailo-clip.service allows /dev/hailo0 only, but the pinned Hailo driver
-        creates ${config.hardware.hailo.deviceNode}; update DeviceAllow with the version bump.
-      '';
-    }
-  ];
 }

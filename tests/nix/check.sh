@@ -110,7 +110,7 @@ fi
 # 5: a copy keeps target/ and other large untracked trees out of the store.
 flk="$scratch/flake"
 mkdir -p "$flk"
-cp -r flake.nix flake.lock modules nix tests "$flk/"
+cp -r flake.nix flake.lock modules nix tests config "$flk/"
 if out=$(nix eval --impure --raw --no-write-lock-file --override-input nixpkgs "path:$libdir" \
   "path:$flk#nixosModules" --apply "import $flk/tests/nix/flake-module-check.nix { libDir = $libdir; }" 2>&1) &&
   [ "$(tail -n1 <<<"$out")" = ok ]; then

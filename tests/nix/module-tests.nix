@@ -191,6 +191,46 @@ in
     };
   };
 
+  # DeviceAllow and the group follow hardware.hailo, e.g. the node driver 5.3 renames.
+  deviceAccessFollowsHardwareHailo = {
+    expr =
+      let
+        c = sc (
+          h.eval {
+            hailoModule = true;
+            config = {
+              hardware.hailo = {
+                enable = true;
+                deviceNode = "/dev/h1x-0";
+                group = "npu";
+              };
+              services.hailo-clip.enable = true;
+            };
+          }
+        );
+      in
+      {
+        inherit (c) DeviceAllow SupplementaryGroups;
+      };
+    expected = {
+      DeviceAllow = [ "/dev/h1x-0 rw" ];
+      SupplementaryGroups = [ "npu" ];
+    };
+  };
+
+  # The module restates none of the binary's defaults: they come from config/defaults.json.
+  defaultsComeFromTheBinary = {
+    expr = {
+      inherit (mock.config.services.hailo-clip.settings.server) host port;
+      stop = (sc mock).TimeoutStopSec;
+    };
+    expected = {
+      host = "127.0.0.1";
+      port = 5000;
+      stop = 45;
+    };
+  };
+
   onnxSeesProcCpuinfo = {
     expr = [
       (sc onnx).ProcSubset

@@ -158,10 +158,21 @@ in
   };
 
   # Stands in for modules/hailo.nix, of which only hardware.hailo.enable is read.
+  # The options of modules/hailo.nix that hailo-clip.nix reads, with the same defaults.
   hailoHardware = {
-    options.hardware.hailo.enable = mkOption {
-      type = types.bool;
-      default = false;
+    options.hardware.hailo = {
+      enable = mkOption {
+        type = types.bool;
+        default = false;
+      };
+      deviceNode = mkOption {
+        type = types.str;
+        default = "/dev/hailo0";
+      };
+      group = mkOption {
+        type = types.str;
+        default = "hailo";
+      };
     };
   };
 }

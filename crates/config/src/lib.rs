@@ -73,6 +73,18 @@ mod tests {
         assert_eq!(s.backend.kind, BackendKind::Hailo);
     }
 
+    /// The NixOS module reads the defaults from this file instead of restating them.
+    #[test]
+    fn defaults_file_is_the_rendered_defaults() {
+        let file = include_str!("../../../config/defaults.json");
+        assert_eq!(
+            file,
+            Settings::default().to_json(),
+            "config/defaults.json is stale: regenerate it with \
+             `printf '' > /tmp/e.yaml && hailo-clip render-config --input /tmp/e.yaml --output config/defaults.json`"
+        );
+    }
+
     #[test]
     fn json_round_trip_is_stable() {
         let s = Settings::default();

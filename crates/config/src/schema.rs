@@ -30,7 +30,8 @@ pub struct ServerSettings {
 impl Default for ServerSettings {
     fn default() -> Self {
         Self {
-            host: "0.0.0.0".into(),
+            // Loopback unless the operator chooses to serve the LAN (then with an API key).
+            host: "127.0.0.1".into(),
             port: 5000,
             api_key_file: None,
             shutdown_grace_secs: 30,
@@ -46,6 +47,8 @@ pub struct ClipSettings {
     pub embedding_dimension: Option<usize>,
     /// Expected square input size; checked against the loaded model when set.
     pub image_size: Option<u32>,
+    /// Device index from the original design's YAML. A Hailo-10H host has one NPU, which the
+    /// backend opens through HailoRT's default VDevice, so only 0 is accepted.
     pub device: u32,
     pub resize_mode: ResizeMode,
     pub prompt_template: String,

@@ -20,6 +20,15 @@ impl Settings {
                 "must contain {} for the label",
             ));
         }
+        if self.clip.device != 0 {
+            return Err(invalid(
+                "clip.device",
+                format!(
+                    "device {} is not available: the service opens the one Hailo device of the host (index 0)",
+                    self.clip.device
+                ),
+            ));
+        }
         if self.clip.embedding_dimension == Some(0) {
             return Err(invalid("clip.embedding_dimension", "must be positive"));
         }
