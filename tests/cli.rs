@@ -171,7 +171,7 @@ fn render_config_applies_defaults_and_is_byte_identical() {
     );
     let v: serde_json::Value = serde_json::from_slice(&first).unwrap();
     assert_eq!(v["server"]["port"], 5001);
-    assert_eq!(v["server"]["host"], "0.0.0.0");
+    assert_eq!(v["server"]["host"], "127.0.0.1");
     assert_eq!(v["backend"]["type"], "mock");
     assert_eq!(v["batching"]["queue_capacity"], 128);
     assert_eq!(v["clip"]["prompt_template"], "a photo of a {}.");
