@@ -2,11 +2,14 @@
 //! quantisation and batch size read from the "HEF", dequantisation, the text pipeline (lookup,
 //! EOT padding, EOT row, projection), HailoRT status codes turned into advice, and recovery.
 
+mod common;
+
 use backend::hailo::preflight::Host;
 use backend::hailo::sim::{image_function, text_function, SimControl, SimDevice, SimHef};
 use backend::hailo::{npz, HailoBackend, HailoOptions, TextFiles};
 use backend::{Backend, BackendError};
 use clip::{l2_normalize, PreparedImage, TokenIds, CONTEXT_LENGTH};
+use common::numeric::max_abs_diff;
 use hailort_sys::{FormatType, InferDevice, QuantInfo};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -58,14 +61,6 @@ fn expected_image(img: &PreparedImage, dim: usize) -> Vec<f32> {
     v
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
 const Q8: QuantInfo = QuantInfo {
     zp: 3.0,
     scale: 0.004,
@@ -95,7 +90,7 @@ fn rn50x4_shapes_float_outputs_and_hef_batch() {
     let out = b.encode_images(&imgs).unwrap();
     assert_eq!(out.len(), 3);
     for (o, i) in out.iter().zip(&imgs) {
-        assert!(max_diff(o, &expected_image(i, 640)) < 1e-5);
+        assert!(max_abs_diff(o, &expected_image(i, 640)) < 1e-5);
     }
     assert_ne!(out[0], out[1]);
     assert_eq!(
@@ -144,9 +139,9 @@ fn quantised_outputs_are_dequantised_in_rust() {
             let norm = raw.iter().map(|x| x * x).sum::<f32>().sqrt();
             let tol = q.scale / norm + 1e-6;
             assert!(
-                max_diff(o, &want) <= tol,
+                max_abs_diff(o, &want) <= tol,
                 "{ty:?}: {} > {tol}",
-                max_diff(o, &want)
+                max_abs_diff(o, &want)
             );
         }
     }
@@ -264,7 +259,7 @@ fn text_encoder_lookup_eot_padding_and_projection() {
             let want = expected_text(t, &table, &proj, 4);
             let tol = if host_float { 1e-5 } else { 5e-3 };
             assert!(
-                max_diff(o, &want) < tol,
+                max_abs_diff(o, &want) < tol,
                 "host_float {host_float}: {o:?} vs {want:?}"
             );
         }
@@ -274,7 +269,7 @@ fn text_encoder_lookup_eot_padding_and_projection() {
             t[5] = 11; // EOT later -> different pooled row
             expected_text(&t, &table, &proj, 4)
         };
-        assert!(max_diff(&out[0], &wrong_row) > 1e-3);
+        assert!(max_abs_diff(&out[0], &wrong_row) > 1e-3);
         assert_ne!(out[0], out[1]);
     }
 }
@@ -478,5 +473,5 @@ async fn engine_recovers_after_device_fault() {
     assert!(recovered, "phase stayed {:?}", engine.status().phase);
     assert!(control.lock().device_opens >= 2);
     let again = engine.embed_images(vec![b64]).await.unwrap().value;
-    assert!(max_diff(&first[0], &again[0]) < 1e-6);
+    assert!(max_abs_diff(&first[0], &again[0]) < 1e-6);
 }

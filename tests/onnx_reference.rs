@@ -6,6 +6,8 @@
 //! (scripts/test.sh does this). Without it these tests fail rather than skip.
 #![cfg(feature = "onnx")]
 
+mod common;
+
 use backend::onnx::runtime::LibrarySource;
 use backend::onnx::{OnnxBackend, OnnxOptions, CLIP_MEAN, CLIP_STD};
 use backend::{Backend, BackendError};
@@ -13,82 +15,27 @@ use clip::preprocess::Preprocessor;
 use clip::tokenizer::ClipTokenizer;
 use clip::ResizeMode;
 use clip::{PreparedImage, TokenIds, CONTEXT_LENGTH};
+use common::fixture;
+use common::numeric::{cosine, floats, max_abs_diff, norm, read_f32};
+use common::onnx::reference;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// Torch vs ONNX Runtime on the same input: the brief's bound; measured ~2e-5 (image), ~1e-6 (text).
 const EXACT_TOL: f32 = 1e-4;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
 fn tiny() -> PathBuf {
-    fixtures().join("tiny-rn")
+    fixture("tiny-rn")
 }
 
 fn library() -> LibrarySource {
-    match std::env::var_os("ORT_DYLIB_PATH") {
-        Some(p) if !p.is_empty() => {
-            let p = PathBuf::from(p);
-            assert!(
-                p.is_file(),
-                "ORT_DYLIB_PATH={} does not exist; run `export ORT_DYLIB_PATH=\"$(scripts/install-onnxruntime.sh)\"`",
-                p.display()
-            );
-            LibrarySource::Env(p)
-        }
-        _ => panic!(
-            "ORT_DYLIB_PATH is not set: the onnx tests need libonnxruntime.so. Run \
-             `export ORT_DYLIB_PATH=\"$(scripts/install-onnxruntime.sh)\"` before cargo test \
-             (scripts/test.sh does this)"
-        ),
-    }
+    LibrarySource::Env(common::onnx::library())
 }
 
 fn backend() -> OnnxBackend {
     let mut b = OnnxBackend::new(OnnxOptions::from_dir(&tiny(), library(), 2));
     b.load().expect("tiny-rn loads");
     b
-}
-
-fn reference() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(tiny().join("reference.json")).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn read_f32(path: &Path) -> Vec<f32> {
-    std::fs::read(path)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
-fn norm(a: &[f32]) -> f64 {
-    a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
 }
 
 #[test]
@@ -255,10 +202,9 @@ fn normalise(p: &PreparedImage) -> Vec<f32> {
 
 #[test]
 fn tokenizer_matches_open_clip_on_the_parity_corpus() {
-    let corpus: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixtures().join("tokenizer_parity.json")).unwrap(),
-    )
-    .unwrap();
+    let corpus: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("tokenizer_parity.json")).unwrap())
+            .unwrap();
     let t = ClipTokenizer::new();
     let mut failures = Vec::new();
     let cases = corpus["cases"].as_array().unwrap();

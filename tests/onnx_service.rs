@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::onnx::{library, reference, tiny};
 use common::*;
 use config::{BackendKind, ResizeMode, Settings};
 use serde_json::{json, Value};
@@ -15,21 +16,6 @@ use std::path::PathBuf;
 /// From tests/onnx_reference.rs: our preprocessing vs torch's on the fixture photos, after the
 /// embeddings are L2-normalised (measured worst cosine 0.99880).
 const PREP_MIN_COSINE: f64 = 0.997;
-
-fn library() -> PathBuf {
-    match std::env::var_os("ORT_DYLIB_PATH") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => panic!(
-            "ORT_DYLIB_PATH is not set: the onnx tests need libonnxruntime.so. Run \
-             `export ORT_DYLIB_PATH=\"$(scripts/install-onnxruntime.sh)\"` before cargo test \
-             (scripts/test.sh does this)"
-        ),
-    }
-}
-
-fn tiny(file: &str) -> PathBuf {
-    fixture("tiny-rn").join(file)
-}
 
 fn onnx_settings() -> Settings {
     let mut s = mock_settings();
@@ -47,24 +33,14 @@ fn onnx_settings() -> Settings {
 /// short wait when the test binaries run in parallel on a small machine.
 async fn start_ready(settings: Settings) -> TestServer {
     let srv = start(settings).await;
-    for _ in 0..600 {
-        match srv.client.get(srv.at("/health")).send().await {
-            Ok(r) if r.status().as_u16() == 503 => {
-                if !r.text().await.unwrap_or_default().contains("loading") {
-                    break;
-                }
-            }
-            Ok(_) => break,
-            // Start-up failed and the listener is gone: the caller looks at stop()'s error.
-            Err(_) => break,
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    wait_while_loading(
+        &srv.client,
+        &srv.url,
+        600,
+        std::time::Duration::from_millis(100),
+    )
+    .await;
     srv
-}
-
-fn reference() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(tiny("reference.json")).unwrap()).unwrap()
 }
 
 fn unit(v: &Value) -> Vec<f64> {

@@ -1,5 +1,10 @@
-//! Starts the real server on a free loopback port and talks HTTP to it.
+//! What the test binaries share: the real server on a free loopback port and an HTTP client
+//! for it, fixtures, a backend that counts its calls, and (submodules) numeric comparisons and
+//! the ONNX fixture model.
 #![allow(dead_code)]
+
+pub mod numeric;
+pub mod onnx;
 
 use backend::{Backend, BackendError};
 use base64::Engine as _;
@@ -83,20 +88,33 @@ pub async fn start_engine(engine: Arc<Engine>) -> TestServer {
     ));
     let client = reqwest::Client::new();
     // Ready means /health answers; warm-up may still be settling the first few ms.
-    for _ in 0..500 {
-        if let Ok(r) = client.get(format!("{url}/health")).send().await {
-            if r.status().as_u16() != 503 || !r.text().await.unwrap_or_default().contains("loading")
-            {
-                break;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    wait_while_loading(&client, &url, 500, std::time::Duration::from_millis(5)).await;
     TestServer {
         url,
         client,
         stop: Some(tx),
         task: Some(task),
+    }
+}
+
+/// Polls /health while it says the model is loading, at most `tries` times; stops early when the
+/// listener is gone (start-up failed: the caller looks at `stop()`'s error).
+pub async fn wait_while_loading(
+    client: &reqwest::Client,
+    url: &str,
+    tries: usize,
+    pause: std::time::Duration,
+) {
+    for _ in 0..tries {
+        match client.get(format!("{url}/health")).send().await {
+            Ok(r) if r.status().as_u16() == 503 => {
+                if !r.text().await.unwrap_or_default().contains("loading") {
+                    return;
+                }
+            }
+            Ok(_) | Err(_) => return,
+        }
+        tokio::time::sleep(pause).await;
     }
 }
 
