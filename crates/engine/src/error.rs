@@ -6,14 +6,9 @@ use clip::preprocess::PreprocessError;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EngineError {
-    #[error("invalid base64 image: {0}")]
-    InvalidBase64(String),
-    #[error("unsupported image: {0}")]
-    UnsupportedImage(String),
-    #[error("invalid image: {0}")]
-    InvalidImage(String),
-    #[error("image too large: {0}")]
-    ImageTooLarge(String),
+    /// The client's image cannot be used (its own variants say how).
+    #[error(transparent)]
+    Image(#[from] PreprocessError),
     #[error("{0}")]
     Invalid(String),
     #[error("the device queue is full; retry later")]
@@ -35,18 +30,6 @@ impl From<BackendError> for EngineError {
             BackendError::Fault(m) => EngineError::Backend(m),
             // The engine prepared the input, so a refusal here is our bug, not the client's.
             BackendError::Input(m) => EngineError::Internal(m),
-        }
-    }
-}
-
-impl From<PreprocessError> for EngineError {
-    fn from(e: PreprocessError) -> Self {
-        match e {
-            PreprocessError::InvalidBase64(m) => EngineError::InvalidBase64(m),
-            PreprocessError::UnsupportedImage(m) => EngineError::UnsupportedImage(m),
-            PreprocessError::InvalidImage(m) => EngineError::InvalidImage(m),
-            PreprocessError::ImageTooLarge(m) => EngineError::ImageTooLarge(m),
-            PreprocessError::Internal(m) => EngineError::Internal(m),
         }
     }
 }

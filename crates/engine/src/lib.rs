@@ -10,6 +10,7 @@ mod text_cache;
 mod texts;
 mod validate;
 
+pub use clip::preprocess::PreprocessError;
 pub use clip::scoring::LabelScore;
 use clip::{scoring, ModelInfo};
 use config::Settings;

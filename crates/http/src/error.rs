@@ -4,7 +4,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use engine::EngineError;
+use engine::{EngineError, PreprocessError};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,12 +41,16 @@ pub struct ErrorBody {
 impl ApiError {
     pub fn status_and_type(&self) -> (StatusCode, &'static str) {
         use EngineError as E;
+        use PreprocessError as P;
         match self {
             ApiError::Engine(e) => match e {
-                E::InvalidBase64(_) => (StatusCode::BAD_REQUEST, "invalid_base64"),
-                E::InvalidImage(_) => (StatusCode::BAD_REQUEST, "invalid_image"),
-                E::UnsupportedImage(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_image"),
-                E::ImageTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "image_too_large"),
+                E::Image(P::InvalidBase64(_)) => (StatusCode::BAD_REQUEST, "invalid_base64"),
+                E::Image(P::InvalidImage(_)) => (StatusCode::BAD_REQUEST, "invalid_image"),
+                E::Image(P::UnsupportedImage(_)) => {
+                    (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_image")
+                }
+                E::Image(P::ImageTooLarge(_)) => (StatusCode::PAYLOAD_TOO_LARGE, "image_too_large"),
+                E::Image(P::Internal(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
                 E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
                 E::Overloaded => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
                 E::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
