@@ -20,6 +20,9 @@ if [ -x scripts/install-onnxruntime.sh ] || [ -f scripts/install-onnxruntime.sh 
   echo "ORT_DYLIB_PATH=$ORT_DYLIB_PATH"
 fi
 
+step "layers import only downward (tests/layers/check.py)"
+python3 tests/layers/check.py
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

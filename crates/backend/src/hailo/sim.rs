@@ -254,6 +254,8 @@ struct SimModel {
     dead: bool,
 }
 
+// The sim's (de)quantisation is written apart from `streams::{quantize, dequantize}` on purpose:
+// the tests check the backend's conversions against this independent one.
 fn decode(bytes: &[u8], s: &StreamInfo) -> Vec<f32> {
     let q = s.quant[0];
     match s.format_type {
