@@ -1,4 +1,4 @@
-//! The `hailo` backend against the simulated device (src/backend/hailo/sim.rs): shapes, formats,
+//! The `hailo` backend against the simulated device (crates/backend/src/hailo/sim.rs): shapes, formats,
 //! quantisation and batch size read from the "HEF", dequantisation, the text pipeline (lookup,
 //! EOT padding, EOT row, projection), HailoRT status codes turned into advice, and recovery.
 

@@ -21,7 +21,7 @@ use common::onnx::reference;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// Torch vs ONNX Runtime on the same input: the brief's bound; measured ~2e-5 (image), ~1e-6 (text).
+/// Torch vs ONNX Runtime on the same input: the required bound; measured ~2e-5 (image), ~1e-6 (text).
 const EXACT_TOL: f32 = 1e-4;
 
 fn tiny() -> PathBuf {
