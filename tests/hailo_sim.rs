@@ -274,21 +274,30 @@ fn text_encoder_lookup_eot_padding_and_projection() {
     }
 }
 
-#[test]
-fn text_vocab_overflow_is_input_error_and_dim_mismatch_is_setup() {
-    let dir = tempfile::tempdir().unwrap();
-    write_text_npz(&dir.path().join("text.npz"), 12);
+/// A backend with an image HEF of `image_dim` outputs and a 4-dimensional text HEF (unit
+/// quantisation) whose tables are in `dir`.
+fn image_and_text(dir: &Path, image_dim: u32) -> (HailoBackend, SimControl) {
     let q = QuantInfo {
         zp: 0.0,
         scale: 1.0,
     };
-    let (mut b, _) = backend(
+    backend(
         vec![
-            (IMAGE_HEF, SimHef::image(8, 4, FormatType::Uint8, Q8)),
+            (
+                IMAGE_HEF,
+                SimHef::image(8, image_dim, FormatType::Uint8, Q8),
+            ),
             (TEXT_HEF, SimHef::text(4, q, q)),
         ],
-        options(dir.path(), true, 8, true),
-    );
+        options(dir, true, 8, true),
+    )
+}
+
+#[test]
+fn text_vocab_overflow_is_input_error_and_dim_mismatch_is_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    write_text_npz(&dir.path().join("text.npz"), 12);
+    let (mut b, _) = image_and_text(dir.path(), 4);
     b.load().unwrap();
     let e = b.encode_texts(&[ids(&[10, 49407])]).unwrap_err();
     assert!(
@@ -297,13 +306,7 @@ fn text_vocab_overflow_is_input_error_and_dim_mismatch_is_setup() {
     );
 
     // Image encoder of 6 dimensions vs a 4-dimensional projection.
-    let (mut b, _) = backend(
-        vec![
-            (IMAGE_HEF, SimHef::image(8, 6, FormatType::Uint8, Q8)),
-            (TEXT_HEF, SimHef::text(4, q, q)),
-        ],
-        options(dir.path(), true, 8, true),
-    );
+    let (mut b, _) = image_and_text(dir.path(), 6);
     let e = b.load().unwrap_err();
     assert!(
         matches!(e, BackendError::Setup(ref m) if m.contains("gives 4 dimensions")),
@@ -402,17 +405,7 @@ fn missing_hef_and_missing_device_node() {
 fn versions_for_info() {
     let dir = tempfile::tempdir().unwrap();
     write_text_npz(&dir.path().join("text.npz"), 12);
-    let q = QuantInfo {
-        zp: 0.0,
-        scale: 1.0,
-    };
-    let (mut b, _) = backend(
-        vec![
-            (IMAGE_HEF, SimHef::image(8, 4, FormatType::Uint8, Q8)),
-            (TEXT_HEF, SimHef::text(4, q, q)),
-        ],
-        options(dir.path(), true, 8, true),
-    );
+    let (mut b, _) = image_and_text(dir.path(), 4);
     b.load().unwrap();
     let v = b.versions();
     assert_eq!(v["hailort"], "5.1.1");
@@ -435,17 +428,7 @@ async fn engine_recovers_after_device_fault() {
     let dir = tempfile::tempdir().unwrap();
     // The worker's probe encodes CLIP's real SOT/EOT ids, so this table covers the full vocabulary.
     write_text_npz(&dir.path().join("text.npz"), 49408);
-    let q = QuantInfo {
-        zp: 0.0,
-        scale: 1.0,
-    };
-    let (b, control) = backend(
-        vec![
-            (IMAGE_HEF, SimHef::image(8, 4, FormatType::Uint8, Q8)),
-            (TEXT_HEF, SimHef::text(4, q, q)),
-        ],
-        options(dir.path(), true, 8, true),
-    );
+    let (b, control) = image_and_text(dir.path(), 4);
     let mut settings = Settings::default();
     settings.backend.kind = BackendKind::Hailo;
     let engine = Engine::with_backend(settings, Box::new(b));
