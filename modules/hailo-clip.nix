@@ -91,6 +91,17 @@ in
               description = "TCP port of the HTTP API (1024-65535: the unit holds no capabilities).";
             };
           };
+          cache = section {
+            persist = mkOption {
+              type = types.bool;
+              default = true;
+              description = ''
+                Keep text embeddings and label sets in the state directory
+                (/var/lib/hailo-clip/cache) across restarts, so a restart does not re-encode
+                every label. The binary's own default is off (for runs outside a service).
+              '';
+            };
+          };
           backend = section {
             type = mkOption {
               type = types.enum [

@@ -2,11 +2,9 @@
 
 mod common;
 
-use backend::mock::MockBackend;
 use common::*;
-use engine::Engine;
 use serde_json::json;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 #[tokio::test]
@@ -210,22 +208,6 @@ async fn embed_text_one_and_many() {
     assert_eq!(v[0], v[2]);
     assert_ne!(v[0], v[1]);
     srv.stop().await.unwrap();
-}
-
-async fn counting_server(
-    mut s: config::Settings,
-) -> (TestServer, Arc<AtomicUsize>, Arc<AtomicUsize>) {
-    s.backend.warmup = false;
-    let text_calls = Arc::new(AtomicUsize::new(0));
-    let texts = Arc::new(AtomicUsize::new(0));
-    let backend = Counting {
-        inner: Box::new(MockBackend::new(&s.clip.model, s.backend.mock.clone())),
-        image_calls: Arc::new(AtomicUsize::new(0)),
-        text_calls: text_calls.clone(),
-        texts_encoded: texts.clone(),
-    };
-    let engine = Engine::with_backend(s, Box::new(backend));
-    (start_engine(engine).await, text_calls, texts)
 }
 
 #[tokio::test]

@@ -61,6 +61,7 @@ pub fn classify(
                 templates: None,
                 negative_labels: labels.negative_labels,
                 threshold: None,
+                label_set: None,
             })
             .await?;
         if json {

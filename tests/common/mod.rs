@@ -46,6 +46,23 @@ impl TestServer {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    pub async fn put(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let r = self
+            .client
+            .put(self.at(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn delete(&self, path: &str) -> u16 {
+        let r = self.client.delete(self.at(path)).send().await.unwrap();
+        r.status().as_u16()
+    }
+
     pub async fn get_text(&self, path: &str) -> (u16, String) {
         let r = self.client.get(self.at(path)).send().await.unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
@@ -116,6 +133,25 @@ pub async fn wait_while_loading(
         }
         tokio::time::sleep(pause).await;
     }
+}
+
+/// The real server on a mock backend wrapped in [`Counting`], without warm-up (so only the
+/// requests' own work is counted): the server, text encoder calls, texts encoded.
+pub async fn counting_server(mut s: Settings) -> (TestServer, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    s.backend.warmup = false;
+    let text_calls = Arc::new(AtomicUsize::new(0));
+    let texts = Arc::new(AtomicUsize::new(0));
+    let backend = Counting {
+        inner: Box::new(backend::mock::MockBackend::new(
+            &s.clip.model,
+            s.backend.mock.clone(),
+        )),
+        image_calls: Arc::new(AtomicUsize::new(0)),
+        text_calls: text_calls.clone(),
+        texts_encoded: texts.clone(),
+    };
+    let engine = Engine::with_backend(s, Box::new(backend));
+    (start_engine(engine).await, text_calls, texts)
 }
 
 /// Wraps a backend and counts what reaches it.

@@ -218,6 +218,12 @@ in
     };
   };
 
+  # Under systemd the caches survive restarts by default.
+  cachePersistsUnderSystemd = {
+    expr = (h.configValue mock).cache.persist;
+    expected = true;
+  };
+
   # The module restates none of the binary's defaults: they come from config/defaults.json.
   defaultsComeFromTheBinary = {
     expr = {

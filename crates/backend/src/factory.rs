@@ -42,3 +42,72 @@ fn build_kind(kind: BackendKind, settings: &Settings) -> Result<Box<dyn Backend>
         )),
     }
 }
+
+/// The files the configured backend(s) load, for the model's identity.
+pub fn model_files(settings: &Settings) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let image = settings.backend.kind;
+    let text = settings.text_backend();
+    if image == BackendKind::Onnx {
+        files.push(settings.onnx_image_model());
+    }
+    if text == BackendKind::Onnx {
+        files.push(settings.onnx_text_model());
+    }
+    if image == BackendKind::Onnx || text == BackendKind::Onnx {
+        // model.json beside the graphs changes their normalisation and names.
+        let sidecar = settings.onnx_image_model().with_file_name("model.json");
+        files.push(sidecar);
+    }
+    if image == BackendKind::Hailo || text == BackendKind::Hailo {
+        let o = crate::hailo::HailoOptions::from_settings(settings);
+        files.push(o.image_hef);
+        if let Some(t) = o.text {
+            files.push(t.hef);
+            files.push(t.embeddings);
+        }
+    }
+    files
+}
+
+/// What the embeddings of the configured model depend on, as a hex digest: the backends, the
+/// model name and, per model file, its size and the first and last MiB of its content (a full
+/// hash of a few hundred MB would cost seconds at every start on a Pi). A mock model is its
+/// settings. Persisted embeddings are only reused under the same identity.
+pub fn model_identity(settings: &Settings) -> String {
+    use sha2::{Digest, Sha256};
+    use std::io::{Read, Seek, SeekFrom};
+    const EDGE: u64 = 1 << 20;
+    let mut h = Sha256::new();
+    h.update(settings.backend.kind.as_str());
+    h.update([0]);
+    h.update(settings.text_backend().as_str());
+    h.update([0]);
+    h.update(&settings.clip.model);
+    h.update([0]);
+    if settings.backend.kind == BackendKind::Mock {
+        let m = &settings.backend.mock;
+        h.update(format!("{}x{}", m.embedding_dimension, m.image_size));
+    }
+    for path in model_files(settings) {
+        h.update(
+            path.file_name()
+                .map(|n| n.as_encoded_bytes())
+                .unwrap_or(b""),
+        );
+        let Ok(mut f) = std::fs::File::open(&path) else {
+            h.update(b"(absent)");
+            continue;
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        h.update(len.to_le_bytes());
+        let mut buf = Vec::with_capacity(EDGE as usize);
+        let _ = f.by_ref().take(EDGE).read_to_end(&mut buf);
+        if len > EDGE {
+            let _ = f.seek(SeekFrom::Start(len.saturating_sub(EDGE).max(EDGE)));
+            let _ = f.take(EDGE).read_to_end(&mut buf);
+        }
+        h.update(&buf);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}

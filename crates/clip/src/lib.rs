@@ -15,6 +15,10 @@ pub const SOT: u32 = 49406;
 /// End-of-text token id; CLIP pools the text transformer's output at its position.
 pub const EOT: u32 = 49407;
 
+/// Names the tokenizer's output: embeddings kept on disk are reused only under the same one.
+/// Change it whenever token ids for some text change.
+pub const TOKENIZER_VERSION: &str = "openai-clip-bpe-49408+open_clip-clean/1";
+
 /// Token ids for one text, `CONTEXT_LENGTH` long, zero padded after the end-of-text token.
 pub type TokenIds = [u32; CONTEXT_LENGTH];
 

@@ -87,6 +87,14 @@ impl Settings {
         data_dir().join("models").join(&self.clip.model)
     }
 
+    /// `cache.dir`, else $XDG_DATA_HOME/hailo-clip/cache.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache
+            .dir
+            .clone()
+            .unwrap_or_else(|| data_dir().join("cache"))
+    }
+
     /// `backend.onnx.image_model`, else `image.onnx` in the models directory.
     pub fn onnx_image_model(&self) -> PathBuf {
         self.backend

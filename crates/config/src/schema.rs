@@ -202,7 +202,8 @@ impl Default for LimitSettings {
         Self {
             max_body_bytes: 20 * 1024 * 1024,
             max_image_pixels: 40_000_000,
-            max_labels: 256,
+            // ImageNet's 1,000 classes fit in one request.
+            max_labels: 1000,
             max_label_chars: 300,
             max_templates: 32,
             max_batch_images: 32,
@@ -237,11 +238,22 @@ impl Default for BatchingSettings {
 pub struct CacheSettings {
     /// Text embeddings kept (LRU); 0 disables the cache.
     pub text_entries: usize,
+    /// Keep text embeddings and label sets on disk across restarts (the packages turn it on).
+    pub persist: bool,
+    /// Where they are kept; default $XDG_DATA_HOME/hailo-clip/cache.
+    pub dir: Option<PathBuf>,
+    /// How often new embeddings are written out (and always at a clean stop).
+    pub flush_secs: u64,
 }
 
 impl Default for CacheSettings {
     fn default() -> Self {
-        Self { text_entries: 4096 }
+        Self {
+            text_entries: 4096,
+            persist: false,
+            dir: None,
+            flush_secs: 30,
+        }
     }
 }
 

@@ -100,6 +100,9 @@ impl Settings {
                 return Err(invalid(&format!("limits.{k}"), "must be at least 1"));
             }
         }
+        if self.cache.persist && self.cache.flush_secs == 0 {
+            return Err(invalid("cache.flush_secs", "must be at least 1"));
+        }
         if self.batching.max_batch_size == 0 {
             return Err(invalid("batching.max_batch_size", "must be at least 1"));
         }

@@ -11,6 +11,10 @@ pub enum EngineError {
     Image(#[from] PreprocessError),
     #[error("{0}")]
     Invalid(String),
+    #[error("no label set {0:?} (GET /v1/label-sets lists them)")]
+    LabelSetNotFound(String),
+    #[error("{0}")]
+    LabelSetStale(String),
     #[error("the device queue is full; retry later")]
     Overloaded,
     #[error("not ready: {0}")]

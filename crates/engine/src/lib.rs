@@ -5,6 +5,7 @@ mod device;
 mod error;
 pub mod health;
 mod images;
+pub mod label_sets;
 mod queue;
 mod text_cache;
 mod texts;
@@ -17,11 +18,58 @@ use config::Settings;
 pub use error::EngineError;
 use health::{HealthPublisher, Phase, Snapshot};
 use images::ImagePipeline;
+use label_sets::{LabelSet, LabelSetInfo, LabelSetSpec, LabelSets};
 use queue::{Embeddings, Job, Queue, Reply, Timing};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+pub use text_cache::PersistStatus;
 use text_cache::TextCache;
 use tokio::sync::oneshot;
+
+/// The text cache, and with `cache.persist` its loader (now, in the background) and its flusher
+/// (every `cache.flush_secs`, and once more when the engine is dropped).
+fn text_cache(
+    settings: &Settings,
+    identity: &str,
+) -> (Arc<TextCache>, Option<std::sync::mpsc::Sender<()>>) {
+    let c = &settings.cache;
+    let mut cache = TextCache::new(&settings.clip.model, c.text_entries);
+    if !(c.persist && c.text_entries > 0) {
+        return (Arc::new(cache), None);
+    }
+    let file = format!("text-{}.bin", file_safe(&settings.clip.model));
+    cache = cache.persisted(settings.cache_dir().join(file), identity);
+    let cache = Arc::new(cache);
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let every = Duration::from_secs(c.flush_secs);
+    let worker = cache.clone();
+    std::thread::Builder::new()
+        .name("text-cache".into())
+        .spawn(move || {
+            worker.load();
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                worker.flush();
+            }
+            worker.flush();
+        })
+        .expect("spawn text-cache thread");
+    (cache, Some(tx))
+}
+
+/// A model name as a file-name part: anything but `[A-Za-z0-9._-]` becomes `_`.
+fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_string()
+}
 
 #[derive(Debug, Clone)]
 pub struct ClassifyRequest {
@@ -32,6 +80,15 @@ pub struct ClassifyRequest {
     pub templates: Option<Vec<String>>,
     pub negative_labels: Vec<String>,
     pub threshold: Option<f32>,
+    /// A stored label set to classify against instead of `labels`.
+    pub label_set: Option<String>,
+}
+
+/// Class embeddings: one per label (template ensemble applied), then one per negative.
+struct Classes {
+    labels: Vec<(String, Vec<f32>)>,
+    negatives: Vec<Vec<f32>>,
+    timing: Timing,
 }
 
 /// A result and the device time spent on it.
@@ -47,8 +104,11 @@ pub struct Engine {
     health: HealthPublisher,
     queue: Queue,
     tokenizer: texts::SharedTokenizer,
-    cache: TextCache,
+    cache: Arc<TextCache>,
     images: ImagePipeline,
+    /// Dropped with the engine: the cache's flusher thread then writes a last time and ends.
+    _flusher: Option<std::sync::mpsc::Sender<()>>,
+    label_sets: LabelSets,
 }
 
 impl Engine {
@@ -75,9 +135,17 @@ impl Engine {
         };
         // The device thread ends when the last queue sender (this engine) is dropped.
         let (queue, _detached) = device::spawn(backend, cfg, health.clone());
+        let identity = backend::model_identity(&settings);
+        let (cache, flusher) = text_cache(&settings, &identity);
+        let sets_dir = settings
+            .cache
+            .persist
+            .then(|| settings.cache_dir().join("label-sets"));
         Arc::new(Engine {
+            label_sets: LabelSets::new(identity, sets_dir),
             images: ImagePipeline::new(settings.clip.resize_mode, settings.limits.max_image_pixels),
-            cache: TextCache::new(settings.cache.text_entries),
+            cache,
+            _flusher: flusher,
             tokenizer: texts::tokenizer(),
             settings,
             backend_name,
@@ -100,6 +168,17 @@ impl Engine {
 
     pub fn text_cache_len(&self) -> usize {
         self.cache.len()
+    }
+
+    /// The text cache on disk, when `cache.persist` is on.
+    pub fn text_cache_persist(&self) -> Option<PersistStatus> {
+        self.cache.persist_status()
+    }
+
+    /// Writes what the text cache gained since its last write (blocking: call it off the
+    /// runtime); the service does at a clean stop.
+    pub fn flush_text_cache(&self) {
+        self.cache.flush();
     }
 
     /// Waits until warm-up (or a lazy load) has settled; for start-up and the CLI.
@@ -171,28 +250,20 @@ impl Engine {
         })
     }
 
-    pub async fn classify(
+    /// Embeds every label x template prompt (from the cache where it can) and averages each
+    /// label's templates into its class embedding.
+    async fn classes(
         &self,
-        req: ClassifyRequest,
-    ) -> Result<Answer<Vec<LabelScore>>, EngineError> {
-        let templates = validate::classify(
-            &req,
-            &self.settings.limits,
-            &self.settings.clip.prompt_template,
-        )?;
-        let info = self.model_info().await?;
-        let names: Vec<&String> = req.labels.iter().chain(&req.negative_labels).collect();
-        let prompts: Vec<String> = names
+        labels: &[String],
+        negatives: &[String],
+        templates: &[String],
+    ) -> Result<Classes, EngineError> {
+        let prompts: Vec<String> = labels
             .iter()
+            .chain(negatives)
             .flat_map(|n| templates.iter().map(move |t| t.replace("{}", n)))
             .collect();
-        // Image preprocessing and text encoding overlap; the device thread orders the two jobs.
-        let (image, texts) = tokio::join!(
-            self.image_embeddings(vec![req.image], &info),
-            self.prompt_embeddings(&prompts)
-        );
-        let (img_vecs, img_t) = image?;
-        let texts = texts?;
+        let texts = self.prompt_embeddings(&prompts).await?;
         let per = templates.len();
         let class_vec = |i: usize| -> Vec<f32> {
             let parts: Vec<&[f32]> = texts.value[i * per..(i + 1) * per]
@@ -201,19 +272,159 @@ impl Engine {
                 .collect();
             scoring::ensemble(&parts)
         };
-        let labels: Vec<(String, Vec<f32>)> = req
-            .labels
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), class_vec(i)))
-            .collect();
-        let negatives: Vec<Vec<f32>> = (0..req.negative_labels.len())
-            .map(|i| class_vec(req.labels.len() + i))
-            .collect();
-        let scores = scoring::classify(&img_vecs[0], &labels, &negatives, req.top_k, req.threshold);
+        Ok(Classes {
+            labels: labels
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.clone(), class_vec(i)))
+                .collect(),
+            negatives: (0..negatives.len())
+                .map(|i| class_vec(labels.len() + i))
+                .collect(),
+            timing: texts.timing,
+        })
+    }
+
+    pub async fn classify(
+        &self,
+        req: ClassifyRequest,
+    ) -> Result<Answer<Vec<LabelScore>>, EngineError> {
+        if let Some(name) = &req.label_set {
+            validate::classify_with_set(&req)?;
+            let set = self.usable_label_set(name)?;
+            let info = self.model_info().await?;
+            let (img_vecs, img_t) = self.image_embeddings(vec![req.image], &info).await?;
+            let scores = scoring::classify(
+                &img_vecs[0],
+                &set.classes,
+                &set.negatives,
+                req.top_k,
+                req.threshold,
+            );
+            return Ok(Answer {
+                value: scores,
+                inference_ms: img_t.inference_ms,
+            });
+        }
+        let templates = validate::classify(
+            &req,
+            &self.settings.limits,
+            &self.settings.clip.prompt_template,
+        )?;
+        let info = self.model_info().await?;
+        // Image preprocessing and text encoding overlap; the device thread orders the two jobs.
+        let (image, classes) = tokio::join!(
+            self.image_embeddings(vec![req.image], &info),
+            self.classes(&req.labels, &req.negative_labels, &templates)
+        );
+        let (img_vecs, img_t) = image?;
+        let classes = classes?;
+        let scores = scoring::classify(
+            &img_vecs[0],
+            &classes.labels,
+            &classes.negatives,
+            req.top_k,
+            req.threshold,
+        );
         Ok(Answer {
             value: scores,
-            inference_ms: img_t.inference_ms + texts.timing.inference_ms,
+            inference_ms: img_t.inference_ms + classes.timing.inference_ms,
         })
+    }
+
+    fn usable_label_set(&self, name: &str) -> Result<Arc<LabelSet>, EngineError> {
+        let set = self
+            .label_sets
+            .get(name)
+            .ok_or_else(|| EngineError::LabelSetNotFound(name.to_string()))?;
+        if set.identity != self.label_sets.identity() {
+            return Err(EngineError::LabelSetStale(format!(
+                "label set {name:?} was computed for model {:?} with other model files; PUT it again",
+                set.model
+            )));
+        }
+        Ok(set)
+    }
+
+    /// Computes and stores a label set (replacing one of the same name).
+    pub async fn put_label_set(
+        &self,
+        name: &str,
+        labels: Vec<String>,
+        negative_labels: Vec<String>,
+        templates: Option<Vec<String>>,
+        prompt_template: Option<String>,
+    ) -> Result<Answer<LabelSetInfo>, EngineError> {
+        if !label_sets::valid_name(name) {
+            return Err(EngineError::Invalid(format!(
+                "label set name {name:?}: 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit"
+            )));
+        }
+        let probe = ClassifyRequest {
+            image: String::new(),
+            labels,
+            top_k: None,
+            prompt_template,
+            templates,
+            negative_labels,
+            threshold: None,
+            label_set: None,
+        };
+        let templates = validate::classify(
+            &probe,
+            &self.settings.limits,
+            &self.settings.clip.prompt_template,
+        )?;
+        self.model_info().await?;
+        let classes = self
+            .classes(&probe.labels, &probe.negative_labels, &templates)
+            .await?;
+        let set = LabelSet {
+            name: name.to_string(),
+            spec: LabelSetSpec {
+                labels: probe.labels,
+                negative_labels: probe.negative_labels,
+                templates,
+            },
+            model: self.settings.clip.model.clone(),
+            identity: self.label_sets.identity().to_string(),
+            created: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            classes: classes.labels,
+            negatives: classes.negatives,
+        };
+        let info = self.label_sets.info(&set);
+        if let Some(write) = self.label_sets.put(set) {
+            tokio::task::spawn_blocking(write)
+                .await
+                .map_err(|e| EngineError::Internal(format!("label set write: {e}")))?
+                .map_err(EngineError::Internal)?;
+        }
+        Ok(Answer {
+            value: info,
+            inference_ms: classes.timing.inference_ms,
+        })
+    }
+
+    pub fn label_sets(&self) -> Vec<LabelSetInfo> {
+        self.label_sets.list()
+    }
+
+    /// A stored set's definition and summary.
+    pub fn label_set(&self, name: &str) -> Result<(LabelSetSpec, LabelSetInfo), EngineError> {
+        let set = self
+            .label_sets
+            .get(name)
+            .ok_or_else(|| EngineError::LabelSetNotFound(name.to_string()))?;
+        Ok((set.spec.clone(), self.label_sets.info(&set)))
+    }
+
+    pub fn delete_label_set(&self, name: &str) -> Result<(), EngineError> {
+        if self.label_sets.delete(name) {
+            Ok(())
+        } else {
+            Err(EngineError::LabelSetNotFound(name.to_string()))
+        }
     }
 }

@@ -51,6 +51,33 @@ fn text(what: &str, t: &str, l: &LimitSettings) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// Checks a classify request that names a label set: the set fixes labels, negatives and
+/// templates, so the request gives none of them.
+pub fn classify_with_set(req: &ClassifyRequest) -> Result<(), EngineError> {
+    if !req.labels.is_empty()
+        || !req.negative_labels.is_empty()
+        || req.templates.is_some()
+        || req.prompt_template.is_some()
+    {
+        return Err(invalid(
+            "label_set fixes labels, negative_labels and templates: give either label_set or those",
+        ));
+    }
+    scores(req)
+}
+
+fn scores(req: &ClassifyRequest) -> Result<(), EngineError> {
+    if req.top_k == Some(0) {
+        return Err(invalid("top_k must be at least 1"));
+    }
+    if let Some(t) = req.threshold {
+        if !(0.0..=1.0).contains(&t) {
+            return Err(invalid("threshold must be between 0 and 1"));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a classify request and returns the templates it uses (`default_template` when it
 /// names none).
 pub fn classify(
@@ -77,14 +104,7 @@ pub fn classify(
             return Err(invalid(format!("label {label:?} is given twice")));
         }
     }
-    if req.top_k == Some(0) {
-        return Err(invalid("top_k must be at least 1"));
-    }
-    if let Some(t) = req.threshold {
-        if !(0.0..=1.0).contains(&t) {
-            return Err(invalid("threshold must be between 0 and 1"));
-        }
-    }
+    scores(req)?;
     let templates = match (&req.templates, &req.prompt_template) {
         (Some(_), Some(_)) => {
             return Err(invalid(

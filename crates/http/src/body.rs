@@ -24,7 +24,9 @@ impl OneOrMany {
 #[serde(deny_unknown_fields)]
 pub struct ClassifyBody {
     pub image: String,
-    pub labels: Vec<String>,
+    /// Required unless `label_set` names a stored set.
+    pub labels: Option<Vec<String>>,
+    pub label_set: Option<String>,
     pub top_k: Option<usize>,
     pub prompt_template: Option<String>,
     pub templates: Option<Vec<String>>,
@@ -69,4 +71,15 @@ pub struct EmbedResponse {
     pub model: String,
     pub backend: String,
     pub inference_time_ms: f64,
+}
+
+/// `PUT /v1/label-sets/{name}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSetBody {
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub negative_labels: Vec<String>,
+    pub templates: Option<Vec<String>>,
+    pub prompt_template: Option<String>,
 }

@@ -32,6 +32,14 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/classify", post(routes::classify::classify))
         .route("/v1/embed/image", post(routes::embed::embed_image))
         .route("/v1/embed/text", post(routes::embed::embed_text))
+        .route("/v1/models", get(routes::models::list))
+        .route("/v1/label-sets", get(routes::label_sets::list))
+        .route(
+            "/v1/label-sets/{name}",
+            get(routes::label_sets::get)
+                .put(routes::label_sets::put)
+                .delete(routes::label_sets::delete),
+        )
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -93,6 +93,8 @@ pub async fn serve_engine(
             "grace period over; exiting with requests in flight"
         ),
     }
+    let e = engine.clone();
+    let _ = tokio::task::spawn_blocking(move || e.flush_text_cache()).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -6,18 +6,24 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
-use engine::ClassifyRequest;
+use engine::{ClassifyRequest, EngineError};
 
 pub async fn classify(
     State(s): State<AppState>,
     body: Body<ClassifyBody>,
 ) -> Result<Json<ClassifyResponse>, ApiError> {
     let Json(b) = body?;
+    if b.labels.is_none() && b.label_set.is_none() {
+        return Err(
+            EngineError::Invalid("\"labels\" (or \"label_set\") is required".into()).into(),
+        );
+    }
     let out = s
         .engine
         .classify(ClassifyRequest {
             image: b.image,
-            labels: b.labels,
+            labels: b.labels.unwrap_or_default(),
+            label_set: b.label_set,
             top_k: b.top_k,
             prompt_template: b.prompt_template,
             templates: b.templates,

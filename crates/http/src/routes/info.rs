@@ -23,7 +23,8 @@ pub async fn info(State(s): State<AppState>) -> impl IntoResponse {
         "prompt_template": st.clip.prompt_template,
         "limits": st.limits,
         "batching": st.batching,
-        "text_cache": {"capacity": st.cache.text_entries, "entries": s.engine.text_cache_len()},
+        "text_cache": {"capacity": st.cache.text_entries, "entries": s.engine.text_cache_len(), "persist": s.engine.text_cache_persist()},
+        "label_sets": s.engine.label_sets().len(),
         "versions": versions,
     }))
 }

@@ -4,6 +4,8 @@ pub mod classify;
 pub mod embed;
 pub mod health;
 pub mod info;
+pub mod label_sets;
+pub mod models;
 
 use crate::error::ApiError;
 use axum::extract::rejection::JsonRejection;

@@ -1,0 +1,62 @@
+//! `/v1/label-sets`: named labels + templates whose class embeddings are computed once.
+
+use super::{round3, Body};
+use crate::body::LabelSetBody;
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+pub async fn put(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    body: Body<LabelSetBody>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(b) = body?;
+    let out = s
+        .engine
+        .put_label_set(
+            &name,
+            b.labels,
+            b.negative_labels,
+            b.templates,
+            b.prompt_template,
+        )
+        .await?;
+    Ok(Json(json!({
+        "result": out.value,
+        "model": s.engine.settings().clip.model,
+        "backend": s.engine.backend_name(),
+        "inference_time_ms": round3(out.inference_ms),
+    })))
+}
+
+pub async fn list(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({ "label_sets": s.engine.label_sets() }))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (spec, info) = s.engine.label_set(&name)?;
+    Ok(Json(json!({
+        "name": info.name,
+        "model": info.model,
+        "stale": info.stale,
+        "created": info.created,
+        "labels": spec.labels,
+        "negative_labels": spec.negative_labels,
+        "templates": spec.templates,
+    })))
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.engine.delete_label_set(&name)?;
+    Ok(StatusCode::NO_CONTENT)
+}

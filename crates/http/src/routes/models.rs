@@ -1,0 +1,28 @@
+//! `GET /v1/models` in the list shape OpenAI-compatible clients read, with what this service
+//! knows of each model besides.
+
+use crate::AppState;
+use axum::extract::State;
+use axum::Json;
+use engine::health::Phase;
+use serde_json::{json, Value};
+
+pub async fn list(State(s): State<AppState>) -> Json<Value> {
+    let snap = s.engine.status();
+    let st = s.engine.settings();
+    let m = snap.model.as_ref();
+    Json(json!({
+        "object": "list",
+        "data": [{
+            "id": st.clip.model,
+            "object": "model",
+            "created": 0,
+            "owned_by": "hailo-clip",
+            "backend": s.engine.backend_name(),
+            "dimension": m.map(|m| m.embedding_dimension).or(st.clip.embedding_dimension),
+            "input_size": m.map(|m| [m.image_size.0, m.image_size.1]),
+            "loaded": snap.phase == Phase::Ready,
+            "default": true,
+        }],
+    }))
+}
