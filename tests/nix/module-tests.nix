@@ -267,6 +267,7 @@ in
         port = 5000;
       };
       backend.type = "mock";
+      cache.persist = true;
     };
   };
 
@@ -298,6 +299,7 @@ in
             mock.latency.image_fixed_ms = 2.5;
           };
           batching.max_batch_size = 4;
+          cache.persist = true;
         };
         jsonEqualsOption = true;
         # grace + 15 s so systemd never kills a drain that is still within its grace period
