@@ -86,8 +86,8 @@ pub struct ClassifyRequest {
 
 /// Class embeddings: one per label (template ensemble applied), then one per negative.
 struct Classes {
-    labels: Vec<(String, Vec<f32>)>,
-    negatives: Vec<Vec<f32>>,
+    labels: Vec<(String, text_cache::Embedding)>,
+    negatives: Vec<text_cache::Embedding>,
     timing: Timing,
 }
 
@@ -265,12 +265,14 @@ impl Engine {
             .collect();
         let texts = self.prompt_embeddings(&prompts).await?;
         let per = templates.len();
-        let class_vec = |i: usize| -> Vec<f32> {
-            let parts: Vec<&[f32]> = texts.value[i * per..(i + 1) * per]
-                .iter()
-                .map(|e| &e[..])
-                .collect();
-            scoring::ensemble(&parts)
+        let class_vec = |i: usize| -> text_cache::Embedding {
+            let own = &texts.value[i * per..(i + 1) * per];
+            if let [one] = own {
+                // One template: the prompt's embedding is the class's (already unit length).
+                return one.clone();
+            }
+            let parts: Vec<&[f32]> = own.iter().map(|e| &e[..]).collect();
+            scoring::ensemble(&parts).into()
         };
         Ok(Classes {
             labels: labels
@@ -391,8 +393,12 @@ impl Engine {
             created: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
-            classes: classes.labels,
-            negatives: classes.negatives,
+            classes: classes
+                .labels
+                .into_iter()
+                .map(|(n, v)| (n, v.to_vec()))
+                .collect(),
+            negatives: classes.negatives.iter().map(|v| v.to_vec()).collect(),
         };
         let info = self.label_sets.info(&set);
         if let Some(write) = self.label_sets.put(set) {

@@ -34,7 +34,7 @@ impl Engine {
     ) -> Result<PromptEmbeddings, EngineError> {
         let model = self.settings.clip.model.as_str();
         let cache: &TextCache = &self.cache;
-        let mut out: Vec<Option<Embedding>> = prompts.iter().map(|p| cache.get(model, p)).collect();
+        let mut out: Vec<Option<Embedding>> = cache.get_many(model, prompts);
         let mut missing: Vec<usize> = Vec::new();
         for (i, slot) in out.iter().enumerate() {
             // Duplicate prompts in one request are encoded once.

@@ -65,19 +65,20 @@ impl TextCache {
         self
     }
 
-    pub fn get(&self, model: &str, prompt: &str) -> Option<Embedding> {
-        let cache = self.inner.as_ref()?;
-        let hit = if model == self.model {
-            cache.lock().unwrap().get(prompt).cloned()
-        } else {
-            None
+    /// The cached embedding of each prompt, under one lock.
+    pub fn get_many(&self, model: &str, prompts: &[String]) -> Vec<Option<Embedding>> {
+        let hits: Vec<Option<Embedding>> = match &self.inner {
+            Some(cache) if model == self.model => {
+                let mut c = cache.lock().unwrap();
+                prompts.iter().map(|p| c.get(p.as_str()).cloned()).collect()
+            }
+            _ => vec![None; prompts.len()],
         };
-        if hit.is_some() {
-            metrics::counter!("hailo_clip_text_cache_hits_total").increment(1);
-        } else {
-            metrics::counter!("hailo_clip_text_cache_misses_total").increment(1);
-        }
-        hit
+        let found = hits.iter().filter(|h| h.is_some()).count() as u64;
+        metrics::counter!("hailo_clip_text_cache_hits_total").increment(found);
+        metrics::counter!("hailo_clip_text_cache_misses_total")
+            .increment(prompts.len() as u64 - found);
+        hits
     }
 
     pub fn put(&self, model: &str, prompt: &str, e: Embedding) {
