@@ -115,6 +115,13 @@ check "systemctl start returns with the unit active" $? "rc=$rc is-active=$st_no
 [ "$c" = 200 ]
 check "GET /health 200 at once after start returned (READY=1 means serving)" $? "got $c"
 
+# --- the text cache survives the restart (cache.persist, on in the module): the stop above
+# wrote the two labels of the classify round-trip, the start reads them back.
+cache_file=/var/lib/hailo-clip/cache/text-clip-resnet-50x4.bin
+cache_loaded() { curl -s --max-time 5 "$base/info" | grep -q '"loaded":2'; }
+wait_until 30 cache_loaded
+check "text cache kept across the restart" $? "$(ls -l "$cache_file" 2>&1 | cut -c1-120); $(curl -s --max-time 5 "$base/info" | grep -o '"persist":{[^}]*}')"
+
 # --- crash recovery: Restart=always
 n0=$(show NRestarts)
 pid0=$(show MainPID)
