@@ -92,11 +92,18 @@ pub async fn start(settings: Settings) -> TestServer {
 }
 
 pub async fn start_engine(engine: Arc<Engine>) -> TestServer {
-    let listener = hailo_clip_http::bind(engine.settings()).await.unwrap();
+    start_models(engine::Models::of(vec![engine])).await
+}
+
+/// The server for several models (`Models::start(&settings)` for a `models:` config).
+pub async fn start_models(models: Arc<engine::Models>) -> TestServer {
+    let listener = hailo_clip_http::bind(models.default_engine().settings())
+        .await
+        .unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(hailo_clip_http::serve_engine(
-        engine,
+    let task = tokio::spawn(hailo_clip_http::serve_models(
+        models,
         listener,
         async move {
             let _ = rx.await;

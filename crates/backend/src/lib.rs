@@ -34,6 +34,8 @@ pub trait Backend: Send {
     fn encode_images(&mut self, images: &[PreparedImage]) -> Result<Vec<Vec<f32>>, BackendError>;
     /// One embedding per text, not necessarily normalised; at most `max_text_batch` texts.
     fn encode_texts(&mut self, texts: &[TokenIds]) -> Result<Vec<Vec<f32>>, BackendError>;
+    /// Frees what `load` took (sessions, the device); the next call is `load` again.
+    fn unload(&mut self) {}
     /// Library, driver, firmware and model versions for /info.
     fn versions(&self) -> BTreeMap<String, String> {
         BTreeMap::new()

@@ -176,6 +176,11 @@ impl Backend for OnnxBackend {
         "onnx".into()
     }
 
+    fn unload(&mut self) {
+        self.image = None;
+        self.text = None;
+    }
+
     fn load(&mut self) -> Result<ModelInfo, BackendError> {
         // A reload (recovery) starts from nothing, so a half-loaded state is never used.
         self.image = None;

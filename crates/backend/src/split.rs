@@ -21,6 +21,11 @@ impl Backend for SplitBackend {
         format!("{}+{}", self.image.name(), self.text.name())
     }
 
+    fn unload(&mut self) {
+        self.image.unload();
+        self.text.unload();
+    }
+
     fn load(&mut self) -> Result<ModelInfo, BackendError> {
         let img = self.image.load()?;
         let txt = self.text.load()?;

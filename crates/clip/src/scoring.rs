@@ -137,7 +137,10 @@ mod tests {
         .iter()
         .map(|(n, v)| (n.to_string(), v.to_vec()))
         .collect();
-        assert_eq!(classify(&img, &labels, &[] as &[Vec<f32>], Some(2), None).len(), 2);
+        assert_eq!(
+            classify(&img, &labels, &[] as &[Vec<f32>], Some(2), None).len(),
+            2
+        );
         let t = classify(&img, &labels, &[] as &[Vec<f32>], None, Some(0.5));
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].label, "x");

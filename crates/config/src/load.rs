@@ -78,6 +78,43 @@ impl Settings {
 }
 
 impl Settings {
+    /// One settings tree per model, each as a single-model config (`models` empty): the
+    /// top-level model when `models` is empty, else each entry over the top-level sections.
+    pub fn per_model(&self) -> Vec<Settings> {
+        if self.models.is_empty() {
+            return vec![self.clone()];
+        }
+        self.models
+            .iter()
+            .map(|m| {
+                let mut s = self.clone();
+                s.models = Vec::new();
+                s.clip.model = m.name.clone();
+                if let Some(b) = &m.backend {
+                    s.backend = b.clone();
+                }
+                if let Some(r) = m.resize_mode {
+                    s.clip.resize_mode = r;
+                }
+                if let Some(t) = &m.prompt_template {
+                    s.clip.prompt_template = t.clone();
+                }
+                if m.embedding_dimension.is_some() {
+                    s.clip.embedding_dimension = m.embedding_dimension;
+                }
+                if m.image_size.is_some() {
+                    s.clip.image_size = m.image_size;
+                }
+                s
+            })
+            .collect()
+    }
+
+    /// Index into [`Settings::per_model`] of the model a request without `model` gets.
+    pub fn default_model(&self) -> usize {
+        self.models.iter().position(|m| m.default).unwrap_or(0)
+    }
+
     /// The text encoder in use: the image backend unless configured otherwise.
     pub fn text_backend(&self) -> BackendKind {
         self.backend.text.unwrap_or(self.backend.kind)

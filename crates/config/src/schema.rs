@@ -14,6 +14,31 @@ pub struct Settings {
     pub batching: BatchingSettings,
     pub cache: CacheSettings,
     pub logging: LoggingSettings,
+    /// Several models in one service; empty: the one model of `clip` and `backend`.
+    pub models: Vec<ModelSettings>,
+}
+
+/// One model of several. What an entry leaves out it takes from the top-level `clip` and
+/// `backend` sections.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSettings {
+    /// Names the model in requests (`model`) and its files' directory, as `clip.model` does.
+    pub name: String,
+    /// The model a request without `model` gets (else the first entry).
+    #[serde(default)]
+    pub default: bool,
+    /// The whole backend section for this model.
+    #[serde(default)]
+    pub backend: Option<BackendSettings>,
+    #[serde(default)]
+    pub resize_mode: Option<ResizeMode>,
+    #[serde(default)]
+    pub prompt_template: Option<String>,
+    #[serde(default)]
+    pub embedding_dimension: Option<usize>,
+    #[serde(default)]
+    pub image_size: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -93,8 +118,12 @@ pub struct BackendSettings {
     pub kind: BackendKind,
     /// Text encoder when it differs from the image backend (e.g. hailo images + onnx text).
     pub text: Option<BackendKind>,
-    /// Load the model and run one inference before reporting ready.
+    /// Load the model and run one inference before reporting ready; false loads it on the
+    /// first request.
     pub warmup: bool,
+    /// Unload the model after this long without a request (it loads again on the next one);
+    /// none: keep it loaded until the service stops.
+    pub idle_unload_secs: Option<u64>,
     pub mock: MockSettings,
     pub onnx: OnnxSettings,
     pub hailo: HailoSettings,
@@ -106,6 +135,7 @@ impl Default for BackendSettings {
             kind: BackendKind::Hailo,
             text: None,
             warmup: true,
+            idle_unload_secs: None,
             mock: MockSettings::default(),
             onnx: OnnxSettings::default(),
             hailo: HailoSettings::default(),

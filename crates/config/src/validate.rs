@@ -4,6 +4,51 @@ use crate::{invalid, BackendKind, ConfigError, Settings};
 
 impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_one()?;
+        let mut seen = std::collections::HashSet::new();
+        let mut hailo: Option<usize> = None;
+        for (i, (m, s)) in self.models.iter().zip(self.per_model()).enumerate() {
+            let key = |k: &str| format!("models[{i}].{k}");
+            if !valid_model_name(&m.name) {
+                return Err(invalid(
+                    &key("name"),
+                    format!(
+                        "{:?}: 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
+                        m.name
+                    ),
+                ));
+            }
+            if !seen.insert(m.name.as_str()) {
+                return Err(invalid(
+                    &key("name"),
+                    format!("{:?} is configured twice", m.name),
+                ));
+            }
+            let uses_hailo =
+                s.backend.kind == BackendKind::Hailo || s.text_backend() == BackendKind::Hailo;
+            if uses_hailo {
+                if let Some(j) = hailo {
+                    return Err(invalid(
+                        &key("backend"),
+                        format!(
+                            "models[{j}] already uses the Hailo device: one process configures one model on it (HailoRT error 74 otherwise)"
+                        ),
+                    ));
+                }
+                hailo = Some(i);
+            }
+            s.validate_one().map_err(|e| match e {
+                ConfigError::Invalid { key: k, message } => invalid(&key(&k), message),
+                other => other,
+            })?;
+        }
+        if self.models.iter().filter(|m| m.default).count() > 1 {
+            return Err(invalid("models", "more than one model has default: true"));
+        }
+        Ok(())
+    }
+
+    fn validate_one(&self) -> Result<(), ConfigError> {
         if self.server.host.trim().is_empty() {
             return Err(invalid("server.host", "must not be empty"));
         }
@@ -18,6 +63,12 @@ impl Settings {
             return Err(invalid(
                 "clip.prompt_template",
                 "must contain {} for the label",
+            ));
+        }
+        if self.models.is_empty() && !valid_model_name(&self.clip.model) {
+            return Err(invalid(
+                "clip.model",
+                format!("{:?}: 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit (it names a directory)", self.clip.model),
             ));
         }
         if self.clip.device != 0 {
@@ -120,4 +171,16 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// Model names are directory names and URL parts: no `/`, no `..`, no leading dot.
+pub fn valid_model_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }

@@ -11,6 +11,8 @@ pub enum EngineError {
     Image(#[from] PreprocessError),
     #[error("{0}")]
     Invalid(String),
+    #[error("no model {name:?}; configured: {}", known.join(", "))]
+    ModelNotFound { name: String, known: Vec<String> },
     #[error("no label set {0:?} (GET /v1/label-sets lists them)")]
     LabelSetNotFound(String),
     #[error("{0}")]

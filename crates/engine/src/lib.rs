@@ -6,6 +6,7 @@ mod error;
 pub mod health;
 mod images;
 pub mod label_sets;
+mod models;
 mod queue;
 mod text_cache;
 mod texts;
@@ -19,6 +20,7 @@ pub use error::EngineError;
 use health::{HealthPublisher, Phase, Snapshot};
 use images::ImagePipeline;
 use label_sets::{LabelSet, LabelSetInfo, LabelSetSpec, LabelSets};
+pub use models::Models;
 use queue::{Embeddings, Job, Queue, Reply, Timing};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -130,6 +132,7 @@ impl Engine {
             max_wait: Duration::from_millis(settings.batching.max_wait_ms),
             queue_capacity: settings.batching.queue_capacity,
             warmup: settings.backend.warmup,
+            idle_unload: settings.backend.idle_unload_secs.map(Duration::from_secs),
             expect_dimension: settings.clip.embedding_dimension,
             expect_image_size: settings.clip.image_size,
         };

@@ -27,6 +27,8 @@ pub struct ClassifyBody {
     /// Required unless `label_set` names a stored set.
     pub labels: Option<Vec<String>>,
     pub label_set: Option<String>,
+    /// A configured model's name; default: the default model.
+    pub model: Option<String>,
     pub top_k: Option<usize>,
     pub prompt_template: Option<String>,
     pub templates: Option<Vec<String>>,
@@ -40,6 +42,7 @@ pub struct ClassifyBody {
 pub struct EmbedImageBody {
     pub image: Option<OneOrMany>,
     pub images: Option<Vec<String>>,
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,6 +50,7 @@ pub struct EmbedImageBody {
 pub struct EmbedTextBody {
     pub text: Option<OneOrMany>,
     pub texts: Option<Vec<String>>,
+    pub model: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -82,4 +86,5 @@ pub struct LabelSetBody {
     pub negative_labels: Vec<String>,
     pub templates: Option<Vec<String>>,
     pub prompt_template: Option<String>,
+    pub model: Option<String>,
 }

@@ -52,6 +52,7 @@ impl ApiError {
                 E::Image(P::ImageTooLarge(_)) => (StatusCode::PAYLOAD_TOO_LARGE, "image_too_large"),
                 E::Image(P::Internal(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
                 E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+                E::ModelNotFound { .. } => (StatusCode::NOT_FOUND, "model_not_found"),
                 E::LabelSetNotFound(_) => (StatusCode::NOT_FOUND, "label_set_not_found"),
                 E::LabelSetStale(_) => (StatusCode::CONFLICT, "label_set_stale"),
                 E::Overloaded => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),

@@ -11,14 +11,16 @@ mod serve;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use engine::Engine;
+use engine::{Engine, Models};
 use metrics_exporter_prometheus::PrometheusHandle;
-pub use serve::{bind, serve, serve_engine, shutdown_signal};
+pub use serve::{bind, serve, serve_engine, serve_models, shutdown_signal};
 use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct AppState {
+    /// The default model's engine (requests without `model`).
     pub engine: Arc<Engine>,
+    pub models: Arc<Models>,
     pub metrics: PrometheusHandle,
     pub api_key: Option<Arc<str>>,
 }

@@ -4,7 +4,7 @@ use crate::AppState;
 use anyhow::Context;
 use config::Settings;
 use engine::health::Phase;
-use engine::Engine;
+use engine::{Engine, Models};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,8 +39,8 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let engine = Engine::start(settings).map_err(|e| anyhow::anyhow!("{e}"))?;
-    serve_engine(engine, listener, shutdown, started).await
+    let models = Models::start(&settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+    serve_models(models, listener, shutdown, started).await
 }
 
 /// As `serve`, with an engine the caller built (tests wrap the backend to count device calls).
@@ -50,10 +50,22 @@ pub async fn serve_engine(
     shutdown: impl Future<Output = ()> + Send + 'static,
     started: Instant,
 ) -> anyhow::Result<()> {
+    serve_models(Models::of(vec![engine]), listener, shutdown, started).await
+}
+
+/// As `serve`, with the models the caller built; the default model's settings rule the server.
+pub async fn serve_models(
+    models: Arc<Models>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let engine = models.default_engine().clone();
     let api_key = read_api_key(engine.settings())?;
     let grace = Duration::from_secs(engine.settings().server.shutdown_grace_secs);
     let state = AppState {
         engine: engine.clone(),
+        models: models.clone(),
         metrics: crate::metrics::handle(),
         api_key,
     };
@@ -68,16 +80,26 @@ pub async fn serve_engine(
             })
             .await
     });
-    let phase = engine.wait_settled().await;
-    if let Phase::Failed(reason) = &phase {
-        if engine.settings().backend.warmup {
-            let _ = stop_tx.send(true);
-            anyhow::bail!("warm-up failed: {reason}");
+    let several = models.names().len() > 1;
+    for e in models.iter() {
+        let phase = e.wait_settled().await;
+        if let Phase::Failed(reason) = &phase {
+            if e.settings().backend.warmup {
+                let _ = stop_tx.send(true);
+                if several {
+                    anyhow::bail!(
+                        "warm-up of model {} failed: {reason}",
+                        e.settings().clip.model
+                    );
+                }
+                anyhow::bail!("warm-up failed: {reason}");
+            }
         }
     }
     tracing::info!(
         %addr,
         backend = engine.backend_name(),
+        models = %models.names().join(","),
         ready_ms = started.elapsed().as_millis() as u64,
         "serving"
     );
@@ -93,8 +115,8 @@ pub async fn serve_engine(
             "grace period over; exiting with requests in flight"
         ),
     }
-    let e = engine.clone();
-    let _ = tokio::task::spawn_blocking(move || e.flush_text_cache()).await;
+    let m = models.clone();
+    let _ = tokio::task::spawn_blocking(move || m.iter().for_each(|e| e.flush_text_cache())).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -254,6 +254,12 @@ impl Backend for HailoBackend {
         "hailo".into()
     }
 
+    fn unload(&mut self) {
+        // Models before the device (field order), and the ~126 MB token table with them.
+        self.state = None;
+        self.tables = None;
+    }
+
     fn load(&mut self) -> Result<ModelInfo, BackendError> {
         // Close the old device first: only one VDevice may be open.
         self.state = None;

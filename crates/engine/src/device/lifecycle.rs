@@ -9,6 +9,15 @@ use clip::{ModelInfo, PreparedImage};
 use std::time::{Duration, Instant};
 
 impl Worker {
+    /// Frees the model after `backend.idle_unload_secs` without work; the next job loads it.
+    pub(super) fn unload(&mut self) {
+        self.backend.unload();
+        self.info = None;
+        self.health.set_phase(Phase::NotLoaded);
+        metrics::counter!("hailo_clip_model_unloads_total").increment(1);
+        tracing::info!(backend = %self.backend.name(), "model unloaded after idle time");
+    }
+
     pub(super) fn ensure_loaded(&mut self) -> Result<ModelInfo, EngineError> {
         if let Some(i) = &self.info {
             return Ok(i.clone());
@@ -39,6 +48,7 @@ impl Worker {
                     ms = started.elapsed().as_millis() as u64,
                     "model loaded"
                 );
+                metrics::counter!("hailo_clip_model_loads_total").increment(1);
                 self.health.set_model(info.clone(), self.backend.versions());
                 self.info = Some(info.clone());
                 Ok(info)

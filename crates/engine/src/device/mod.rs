@@ -19,6 +19,8 @@ pub struct WorkerConfig {
     pub max_wait: Duration,
     pub queue_capacity: usize,
     pub warmup: bool,
+    /// Unload the model after this long without a job.
+    pub idle_unload: Option<Duration>,
     /// Settings-level expectations checked against the loaded model.
     pub expect_dimension: Option<usize>,
     pub expect_image_size: Option<u32>,
@@ -111,7 +113,14 @@ impl Worker {
                         Err(RecvTimeoutError::Disconnected) => return None,
                     }
                 }
-                None => return self.rx.recv().ok(),
+                None => match (self.cfg.idle_unload, &self.info) {
+                    (Some(idle), Some(_)) => match self.rx.recv_timeout(idle) {
+                        Ok(j) => return Some(j),
+                        Err(RecvTimeoutError::Timeout) => self.unload(),
+                        Err(RecvTimeoutError::Disconnected) => return None,
+                    },
+                    _ => return self.rx.recv().ok(),
+                },
             }
         }
     }

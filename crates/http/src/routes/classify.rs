@@ -18,8 +18,8 @@ pub async fn classify(
             EngineError::Invalid("\"labels\" (or \"label_set\") is required".into()).into(),
         );
     }
-    let out = s
-        .engine
+    let engine = s.models.get(b.model.as_deref())?;
+    let out = engine
         .classify(ClassifyRequest {
             image: b.image,
             labels: b.labels.unwrap_or_default(),
@@ -33,8 +33,8 @@ pub async fn classify(
         .await?;
     Ok(Json(ClassifyResponse {
         result: out.value,
-        model: s.engine.settings().clip.model.clone(),
-        backend: s.engine.backend_name().to_string(),
+        model: engine.settings().clip.model.clone(),
+        backend: engine.backend_name().to_string(),
         inference_time_ms: round3(out.inference_ms),
     }))
 }

@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
+use engine::Engine;
 
 fn one_or_many(
     one: Option<OneOrMany>,
@@ -27,7 +28,7 @@ fn one_or_many(
 }
 
 fn embed_response(
-    s: &AppState,
+    engine: &Engine,
     mut v: Vec<Vec<f32>>,
     single: bool,
     ms: f64,
@@ -41,8 +42,8 @@ fn embed_response(
     Json(EmbedResponse {
         result,
         dimension,
-        model: s.engine.settings().clip.model.clone(),
-        backend: s.engine.backend_name().to_string(),
+        model: engine.settings().clip.model.clone(),
+        backend: engine.backend_name().to_string(),
         inference_time_ms: round3(ms),
     })
 }
@@ -52,9 +53,10 @@ pub async fn embed_image(
     body: Body<EmbedImageBody>,
 ) -> Result<Json<EmbedResponse>, ApiError> {
     let Json(b) = body?;
+    let engine = s.models.get(b.model.as_deref())?;
     let (images, single) = one_or_many(b.image, b.images, "image")?;
-    let out = s.engine.embed_images(images).await?;
-    Ok(embed_response(&s, out.value, single, out.inference_ms))
+    let out = engine.embed_images(images).await?;
+    Ok(embed_response(engine, out.value, single, out.inference_ms))
 }
 
 pub async fn embed_text(
@@ -62,7 +64,8 @@ pub async fn embed_text(
     body: Body<EmbedTextBody>,
 ) -> Result<Json<EmbedResponse>, ApiError> {
     let Json(b) = body?;
+    let engine = s.models.get(b.model.as_deref())?;
     let (texts, single) = one_or_many(b.text, b.texts, "text")?;
-    let out = s.engine.embed_texts(texts).await?;
-    Ok(embed_response(&s, out.value, single, out.inference_ms))
+    let out = engine.embed_texts(texts).await?;
+    Ok(embed_response(engine, out.value, single, out.inference_ms))
 }

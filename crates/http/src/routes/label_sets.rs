@@ -4,7 +4,7 @@ use super::{round3, Body};
 use crate::body::LabelSetBody;
 use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
@@ -33,15 +33,25 @@ pub async fn put(
     })))
 }
 
+/// Every model's sets (each names its model).
 pub async fn list(State(s): State<AppState>) -> Json<Value> {
-    Json(json!({ "label_sets": s.engine.label_sets() }))
+    let sets: Vec<_> = s.models.iter().flat_map(|e| e.label_sets()).collect();
+    Json(json!({ "label_sets": sets }))
+}
+
+/// `?model=NAME` picks another model's set (default: the default model's).
+#[derive(serde::Deserialize)]
+pub struct ModelQuery {
+    model: Option<String>,
 }
 
 pub async fn get(
     State(s): State<AppState>,
     Path(name): Path<String>,
+    Query(model): Query<ModelQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let (spec, info) = s.engine.label_set(&name)?;
+    let engine = s.models.get(model.model.as_deref())?;
+    let (spec, info) = engine.label_set(&name)?;
     Ok(Json(json!({
         "name": info.name,
         "model": info.model,
@@ -56,7 +66,10 @@ pub async fn get(
 pub async fn delete(
     State(s): State<AppState>,
     Path(name): Path<String>,
+    Query(model): Query<ModelQuery>,
 ) -> Result<StatusCode, ApiError> {
-    s.engine.delete_label_set(&name)?;
+    s.models
+        .get(model.model.as_deref())?
+        .delete_label_set(&name)?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,21 +8,25 @@ use engine::health::Phase;
 use serde_json::{json, Value};
 
 pub async fn list(State(s): State<AppState>) -> Json<Value> {
-    let snap = s.engine.status();
-    let st = s.engine.settings();
-    let m = snap.model.as_ref();
-    Json(json!({
-        "object": "list",
-        "data": [{
-            "id": st.clip.model,
-            "object": "model",
-            "created": 0,
-            "owned_by": "hailo-clip",
-            "backend": s.engine.backend_name(),
-            "dimension": m.map(|m| m.embedding_dimension).or(st.clip.embedding_dimension),
-            "input_size": m.map(|m| [m.image_size.0, m.image_size.1]),
-            "loaded": snap.phase == Phase::Ready,
-            "default": true,
-        }],
-    }))
+    let data: Vec<Value> = s
+        .models
+        .iter()
+        .map(|e| {
+            let snap = e.status();
+            let st = e.settings();
+            let m = snap.model.as_ref();
+            json!({
+                "id": st.clip.model,
+                "object": "model",
+                "created": 0,
+                "owned_by": "hailo-clip",
+                "backend": e.backend_name(),
+                "dimension": m.map(|m| m.embedding_dimension).or(st.clip.embedding_dimension),
+                "input_size": m.map(|m| [m.image_size.0, m.image_size.1]),
+                "loaded": snap.phase == Phase::Ready,
+                "default": s.models.is_default(e),
+            })
+        })
+        .collect();
+    Json(json!({ "object": "list", "data": data }))
 }
