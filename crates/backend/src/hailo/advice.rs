@@ -13,6 +13,8 @@ pub struct Context<'a> {
     pub driver_version: Option<String>,
     /// Runtime major.minor the HEF must have been compiled for (e.g. "5.1").
     pub expected_arch: &'a str,
+    /// Processes holding the device node open ("pid N (comm)"), when known.
+    pub holders: Vec<String>,
 }
 
 fn or_unknown(v: &Option<String>) -> &str {
@@ -36,10 +38,16 @@ pub fn explain(err: &HrtError, ctx: &Context) -> String {
         st::DRIVER_NOT_INSTALLED => "the Hailo PCIe driver is not loaded: load it with `modprobe hailo1x_pci` \
              (install the hailo1x_pci driver of the same version as libhailort first; on NixOS enable hardware.hailo)"
             .to_string(),
-        st::OUT_OF_PHYSICAL_DEVICES | st::DEVICE_IN_USE => "another process owns the Hailo device: stop it \
+        st::OUT_OF_PHYSICAL_DEVICES | st::DEVICE_IN_USE => format!(
+            "another process owns the Hailo device{}: stop it \
              (e.g. hailo-ollama, a GStreamer/Frigate pipeline or another hailo-clip) or wait for it to exit; \
-             only one process can open a Hailo-10H"
-            .to_string(),
+             only one process can open a Hailo-10H",
+            if ctx.holders.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", ctx.holders.join(", "))
+            }
+        ),
         st::INVALID_DRIVER_VERSION | st::DRIVER_INVALID_RESPONSE | st::DRIVER_INVALID_IOCTL => format!(
             "driver and library versions differ (library {lib}, driver {}): install the hailo1x_pci driver, \
              firmware and libhailort of one release, then reboot after upgrading the driver (the chip keeps \
@@ -78,6 +86,16 @@ mod tests {
 
     fn e(status: i32) -> HrtError {
         HrtError::new(status, "VDevice::create failed")
+    }
+
+    #[test]
+    fn device_busy_names_the_holding_process() {
+        let ctx = Context {
+            holders: vec!["pid 4242 (hailo-ollama)".into()],
+            ..Default::default()
+        };
+        let m = explain(&e(74), &ctx);
+        assert!(m.contains("(pid 4242 (hailo-ollama))"), "{m}");
     }
 
     #[test]

@@ -98,6 +98,7 @@ fn context<'a>(
         library_version: library.clone(),
         driver_version: driver.clone(),
         expected_arch: ARCH,
+        holders: preflight::Host::default().device_holders(),
     }
 }
 

@@ -109,6 +109,11 @@ impl HailoBackend {
             library_version: self.library_version.clone(),
             driver_version: self.driver_version.clone(),
             expected_arch: ARCH,
+            holders: self
+                .preflight
+                .as_ref()
+                .map(|h| h.device_holders())
+                .unwrap_or_default(),
         }
     }
 

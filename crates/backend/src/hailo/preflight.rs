@@ -53,6 +53,35 @@ impl Host {
         self.root.join(rel)
     }
 
+    /// Processes that hold a Hailo device node open, as "pid N (comm)", from the /proc/PID/fd
+    /// links (only those this user may read: root sees all, a service user its own).
+    pub fn device_holders(&self) -> Vec<String> {
+        let nodes: Vec<PathBuf> = NODES.iter().map(|n| Path::new("/").join(n)).collect();
+        let Ok(procs) = std::fs::read_dir(self.path("proc")) else {
+            return Vec::new();
+        };
+        let me = std::process::id().to_string();
+        let mut out = Vec::new();
+        for p in procs.flatten() {
+            let pid = p.file_name().to_string_lossy().into_owned();
+            if !pid.chars().all(|c| c.is_ascii_digit()) || pid == me {
+                continue;
+            }
+            let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+                continue;
+            };
+            let holds = fds
+                .flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| nodes.contains(&t)));
+            if holds {
+                let comm = std::fs::read_to_string(p.path().join("comm")).unwrap_or_default();
+                out.push(format!("pid {pid} ({})", comm.trim()));
+            }
+        }
+        out.sort();
+        out
+    }
+
     pub fn device_node(&self) -> NodeState {
         let mut denied = None;
         for rel in NODES {
@@ -178,6 +207,37 @@ pub fn describe_node(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holders_are_read_from_proc_fd_links() {
+        let root = tempfile::tempdir().unwrap();
+        for (pid, comm, target) in [
+            ("4242", "hailo-ollama", "/dev/hailo0"),
+            ("77", "bash", "/dev/null"),
+            ("99", "hailortcli", "/dev/h1x-0"),
+        ] {
+            let fd = root.path().join("proc").join(pid).join("fd");
+            std::fs::create_dir_all(&fd).unwrap();
+            std::os::unix::fs::symlink(target, fd.join("3")).unwrap();
+            std::fs::write(
+                root.path().join("proc").join(pid).join("comm"),
+                format!("{comm}\n"),
+            )
+            .unwrap();
+        }
+        std::fs::create_dir_all(root.path().join("proc/self")).unwrap();
+        let h = Host::new(root.path());
+        assert_eq!(
+            h.device_holders(),
+            vec![
+                "pid 4242 (hailo-ollama)".to_string(),
+                "pid 99 (hailortcli)".to_string()
+            ]
+        );
+        assert!(Host::new(root.path().join("nothing"))
+            .device_holders()
+            .is_empty());
+    }
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
