@@ -38,6 +38,11 @@ if [ -f tests/nix/hailo-check.sh ]; then
   bash tests/nix/hailo-check.sh
 fi
 
+if [ "${HAILO_CLIP_FUZZ_SECS:-0}" != 0 ]; then
+  step "fuzz targets, ${HAILO_CLIP_FUZZ_SECS} s each (docs/fuzzing.md)"
+  bash fuzz/run.sh "$HAILO_CLIP_FUZZ_SECS"
+fi
+
 if [ "${HAILO_CLIP_VM_TEST:-0}" = 1 ] && [ -f tests/vm/run.sh ]; then
   step "systemd runtime test in a Debian guest (qemu, tcg)"
   bash tests/vm/run.sh

@@ -10,7 +10,7 @@ mod models;
 mod queue;
 mod text_cache;
 mod texts;
-mod validate;
+pub mod validate;
 
 pub use clip::preprocess::PreprocessError;
 pub use clip::scoring::LabelScore;
