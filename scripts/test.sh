@@ -32,6 +32,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "abuse suite: hostile clients against the real server (tests/abuse/run.py)"
+if [ ! -x .cache/abuse-venv/bin/python ] || ! .cache/abuse-venv/bin/python -c 'import PIL' 2>/dev/null; then
+  python3 -m venv .cache/abuse-venv
+  .cache/abuse-venv/bin/pip install -q -r tests/abuse/requirements.txt
+fi
+.cache/abuse-venv/bin/python tests/abuse/run.py target/debug/hailo-clip
+
 step "Nix module, flake and systemd unit checks"
 bash tests/nix/check.sh
 if [ -f tests/nix/hailo-check.sh ]; then

@@ -1,5 +1,6 @@
 //! Request and response bodies.
 
+use crate::extract::List;
 use engine::LabelScore;
 use serde::{Deserialize, Serialize};
 
@@ -8,14 +9,14 @@ use serde::{Deserialize, Serialize};
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
-    Many(Vec<String>),
+    Many(List<String>),
 }
 
 impl OneOrMany {
     pub fn into_vec(self) -> Vec<String> {
         match self {
             OneOrMany::One(s) => vec![s],
-            OneOrMany::Many(v) => v,
+            OneOrMany::Many(v) => v.into_vec(),
         }
     }
 }
@@ -25,15 +26,15 @@ impl OneOrMany {
 pub struct ClassifyBody {
     pub image: String,
     /// Required unless `label_set` names a stored set.
-    pub labels: Option<Vec<String>>,
+    pub labels: Option<List<String>>,
     pub label_set: Option<String>,
     /// A configured model's name; default: the default model.
     pub model: Option<String>,
     pub top_k: Option<usize>,
     pub prompt_template: Option<String>,
-    pub templates: Option<Vec<String>>,
+    pub templates: Option<List<String>>,
     #[serde(default)]
-    pub negative_labels: Vec<String>,
+    pub negative_labels: List<String>,
     pub threshold: Option<f32>,
 }
 
@@ -41,7 +42,7 @@ pub struct ClassifyBody {
 #[serde(deny_unknown_fields)]
 pub struct EmbedImageBody {
     pub image: Option<OneOrMany>,
-    pub images: Option<Vec<String>>,
+    pub images: Option<List<String>>,
     pub model: Option<String>,
 }
 
@@ -49,7 +50,7 @@ pub struct EmbedImageBody {
 #[serde(deny_unknown_fields)]
 pub struct EmbedTextBody {
     pub text: Option<OneOrMany>,
-    pub texts: Option<Vec<String>>,
+    pub texts: Option<List<String>>,
     pub model: Option<String>,
 }
 
@@ -81,10 +82,10 @@ pub struct EmbedResponse {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabelSetBody {
-    pub labels: Vec<String>,
+    pub labels: List<String>,
     #[serde(default)]
-    pub negative_labels: Vec<String>,
-    pub templates: Option<Vec<String>>,
+    pub negative_labels: List<String>,
+    pub templates: Option<List<String>>,
     pub prompt_template: Option<String>,
     pub model: Option<String>,
 }

@@ -17,6 +17,21 @@ pub enum ApiError {
     Unauthorized,
     #[error("not found")]
     NotFound,
+    /// Refused at the door, before the body is read: which limit is full.
+    #[error("the service is busy ({0}); retry later")]
+    Busy(&'static str),
+    #[error(
+        "too many requests from this client (limits.client_requests_per_second); retry in {0} s"
+    )]
+    RateLimited(u64),
+    #[error(
+        "the request body did not arrive in time (limits.body_timeout_secs, limits.body_idle_secs)"
+    )]
+    BodyTimeout,
+    #[error("the request took longer than limits.request_timeout_secs")]
+    Timeout,
+    #[error("host {0:?} is not served here (server.allowed_hosts)")]
+    HostNotAllowed(String),
 }
 
 impl From<JsonRejection> for ApiError {
@@ -69,6 +84,11 @@ impl ApiError {
             },
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
+            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
+            ApiError::HostNotAllowed(_) => (StatusCode::MISDIRECTED_REQUEST, "host_not_allowed"),
         }
     }
 }
@@ -87,11 +107,28 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
+        use axum::http::{header, HeaderValue};
+        let h = resp.headers_mut();
+        match &self {
+            ApiError::RateLimited(secs) => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            ApiError::Unauthorized => {
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"hailo-clip\""),
+                );
+            }
+            _ if status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::SERVICE_UNAVAILABLE =>
+            {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        if matches!(self, ApiError::BodyTimeout) {
+            // The rest of a body that stalled is not worth waiting for.
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
     }

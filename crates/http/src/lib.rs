@@ -1,14 +1,18 @@
 //! HTTP: the router, its middleware, the routes and their bodies, the one error mapping, and
 //! serving (bind, readiness to systemd, drain on stop).
 
+mod access;
+mod admission;
 pub mod body;
+mod connections;
 pub mod error;
+pub mod extract;
 pub mod metrics;
 mod middleware;
 mod routes;
 mod serve;
+mod tls;
 
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use engine::{Engine, Models};
@@ -22,11 +26,12 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub models: Arc<Models>,
     pub metrics: PrometheusHandle,
-    pub api_key: Option<Arc<str>>,
+    pub api_key: Option<Arc<access::ApiKey>>,
+    pub hosts: Arc<access::AllowedHosts>,
+    pub admission: Arc<admission::Admission>,
 }
 
 pub fn router(state: AppState) -> Router {
-    let limit = state.engine.settings().limits.max_body_bytes;
     Router::new()
         .route("/health", get(routes::health::health))
         .route("/info", get(routes::info::info))
@@ -43,11 +48,23 @@ pub fn router(state: AppState) -> Router {
                 .delete(routes::label_sets::delete),
         )
         .fallback(routes::not_found)
+        // Outermost last: observe -> host -> time limit -> key -> admission -> handler.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::require_key,
+            admission::admit,
         ))
-        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::require_key,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::time_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::check_host,
+        ))
         .layer(axum::middleware::from_fn(middleware::observe))
         .with_state(state)
 }

@@ -8,10 +8,10 @@ pub mod label_sets;
 pub mod models;
 
 use crate::error::ApiError;
-use axum::extract::rejection::JsonRejection;
 use axum::Json;
 
-type Body<T> = Result<Json<T>, JsonRejection>;
+/// A JSON body read under the limits (crate::extract); `let Json(b) = body?;`.
+type Body<T> = Result<Json<T>, ApiError>;
 
 pub async fn not_found() -> ApiError {
     ApiError::NotFound
