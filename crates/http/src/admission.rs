@@ -108,6 +108,10 @@ async fn refuse_request(req: Request, e: ApiError, reason: &'static str) -> Resp
 
 pub async fn admit(State(s): State<AppState>, req: Request, next: Next) -> Response {
     let a = &s.admission;
+    // Monitoring is never refused: it is how an operator sees the overload.
+    if matches!(req.uri().path(), "/health" | "/metrics") {
+        return next.run(req).await;
+    }
     if let (Some(rate), Some(ClientAddr(peer))) = (&a.rate, req.extensions().get::<ClientAddr>()) {
         if let Err(not_until) = rate.check_key(&peer.ip()) {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(
