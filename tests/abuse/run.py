@@ -236,6 +236,33 @@ def main():
 
     attack(srv, "2: long words", long_words, img)
 
+    # 3. Small files that decode huge.
+    def bombs():
+        from PIL import Image
+
+        def enc(img, fmt, **kw):
+            b = io.BytesIO()
+            img.save(b, fmt, **kw)
+            return base64.b64encode(b.getvalue()).decode()
+
+        float_tiff = enc(Image.new("F", (8000, 5000)), "TIFF", compression="tiff_adobe_deflate")
+        icc = enc(Image.new("RGB", (64, 64)), "PNG", icc_profile=b"\0" * 200_000_000)
+        exif = Image.Exif()
+        exif[0x0112] = 6  # rotate 90
+        deep = enc(Image.new("I;16", (4000, 3000)).convert("I;16"), "PNG", exif=exif)
+        for name, b64 in [("float32 TIFF 8000x5000", float_tiff), ("PNG with a 200 MB ICC profile", icc), ("16-bit PNG 4000x3000 with EXIF rotation", deep)]:
+            before = srv.rss_mb("VmHWM")
+            out = []
+            ts = [threading.Thread(target=lambda: out.append(srv.request("POST", "/v1/embed/image", {"image": b64})[:2])) for _ in range(2)]
+            [t.start() for t in ts]
+            [t.join() for t in ts]
+            codes = sorted(c for c, _ in out)
+            types = sorted({b.get("error_type") for c, b in out if isinstance(b, dict) and c != 200})
+            grew = srv.rss_mb("VmHWM") - before
+            check(all(c in (200, 400, 413, 415) for c in codes) and grew < 400, f"{name} ({len(b64) >> 10} KB), two at once: {codes} {types}, peak RSS +{grew:.0f} MB")
+
+    attack(srv, "3: small files that decode huge", bombs, img)
+
     # 5. Many prompts, client leaves; a cached request behind it is answered.
     def prompts_then_leave():
         srv.request("POST", "/v1/classify", {"image": img, "labels": ["cat", "dog"]})

@@ -12,15 +12,17 @@ pub struct ImagePipeline {
     slots: Arc<Semaphore>,
     mode: ResizeMode,
     max_pixels: u64,
+    max_decoded_bytes: u64,
 }
 
 impl ImagePipeline {
-    pub fn new(mode: ResizeMode, max_pixels: u64) -> Self {
+    pub fn new(mode: ResizeMode, max_pixels: u64, max_decoded_bytes: u64) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             slots: Arc::new(Semaphore::new(cores)),
             mode,
             max_pixels,
+            max_decoded_bytes,
         }
     }
 
@@ -35,6 +37,7 @@ impl ImagePipeline {
             size: info.image_size,
             mode: self.mode,
             max_pixels: self.max_pixels,
+            max_decoded_bytes: self.max_decoded_bytes,
         });
         let n = images.len();
         // A JoinSet aborts its tasks when dropped: when the client leaves, the images still
