@@ -32,6 +32,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "contract tests against the live mock server (tests/contract/run.sh)"
+cargo build --locked --quiet
+bash tests/contract/run.sh target/debug/hailo-clip
+
 step "Nix module, flake and systemd unit checks"
 bash tests/nix/check.sh
 if [ -f tests/nix/hailo-check.sh ]; then

@@ -222,6 +222,9 @@ pub struct LimitSettings {
     pub max_image_pixels: u64,
     pub max_labels: usize,
     pub max_label_chars: usize,
+    /// Characters per text to embed: a bound against abuse only, since texts longer than the
+    /// model's context are truncated to it as open_clip does.
+    pub max_text_chars: usize,
     pub max_templates: usize,
     pub max_batch_images: usize,
     pub max_batch_texts: usize,
@@ -235,6 +238,7 @@ impl Default for LimitSettings {
             // ImageNet's 1,000 classes fit in one request.
             max_labels: 1000,
             max_label_chars: 300,
+            max_text_chars: 16 * 1024,
             max_templates: 32,
             max_batch_images: 32,
             max_batch_texts: 256,

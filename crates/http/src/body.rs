@@ -68,9 +68,21 @@ pub enum EmbedResult {
     Many(Vec<Vec<f32>>),
 }
 
+/// Per text (the shape of `result`): whether it was longer than the model's context and so
+/// truncated to it.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Truncated {
+    One(bool),
+    Many(Vec<bool>),
+}
+
 #[derive(Debug, Serialize)]
 pub struct EmbedResponse {
     pub result: EmbedResult,
+    /// Texts only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<Truncated>,
     pub dimension: usize,
     pub model: String,
     pub backend: String,
@@ -87,4 +99,67 @@ pub struct LabelSetBody {
     pub templates: Option<Vec<String>>,
     pub prompt_template: Option<String>,
     pub model: Option<String>,
+}
+
+/// `POST /v1/embeddings` (OpenAI's embeddings request).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingsBody {
+    pub input: EmbeddingsInput,
+    /// A configured model's name (`GET /v1/models`).
+    pub model: String,
+    #[serde(default)]
+    pub encoding_format: EncodingFormat,
+    /// Accepted only when equal to the model's dimension: CLIP embeddings cannot be shortened.
+    pub dimensions: Option<usize>,
+    /// Accepted and ignored (OpenAI's end-user id).
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum EmbeddingsInput {
+    One(String),
+    Many(Vec<String>),
+    /// OpenAI's pre-tokenized input: refused, CLIP has its own tokenizer.
+    Tokens(Vec<u32>),
+    TokenLists(Vec<Vec<u32>>),
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncodingFormat {
+    #[default]
+    Float,
+    /// Little-endian float32 bytes, base64-encoded.
+    Base64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmbeddingsResponse {
+    pub object: &'static str,
+    pub data: Vec<EmbeddingItem>,
+    pub model: String,
+    pub usage: Usage,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmbeddingItem {
+    pub object: &'static str,
+    pub index: usize,
+    pub embedding: EmbeddingValue,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum EmbeddingValue {
+    Float(Vec<f32>),
+    Base64(String),
+}
+
+/// Tokens as the model saw them (start and end of text included, at most 77 per text).
+#[derive(Debug, Serialize)]
+pub struct Usage {
+    pub prompt_tokens: usize,
+    pub total_tokens: usize,
 }

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/classify", post(routes::classify::classify))
         .route("/v1/embed/image", post(routes::embed::embed_image))
         .route("/v1/embed/text", post(routes::embed::embed_text))
+        .route("/v1/embeddings", post(routes::openai::embeddings))
         .route("/v1/models", get(routes::models::list))
         .route("/v1/label-sets", get(routes::label_sets::list))
         .route(

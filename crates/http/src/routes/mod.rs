@@ -6,6 +6,7 @@ pub mod health;
 pub mod info;
 pub mod label_sets;
 pub mod models;
+pub mod openai;
 
 use crate::error::ApiError;
 use axum::extract::rejection::JsonRejection;

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Contract tests against the live service with the mock backend: the official OpenAI client on
+# /v1/embeddings. Usage: tests/contract/run.sh [path/to/hailo-clip]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin="${1:-target/debug/hailo-clip}"
+venv=.cache/venv-contract
+stamp="$venv/.requirements.sha256"
+want="$(sha256sum tests/contract/requirements.txt | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r tests/contract/requirements.txt
+  echo "$want" >"$stamp"
+fi
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+work="$(mktemp -d)"
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+sed "s/port: 5000/port: $port/" config/mock.yaml >"$work/config.yaml"
+HAILO_CLIP_LOG_FORMAT=plain "$bin" serve --config "$work/config.yaml" >"$work/server.log" 2>&1 &
+pid=$!
+export HAILO_CLIP_URL="http://127.0.0.1:$port"
+for _ in $(seq 100); do
+  curl -fsS "$HAILO_CLIP_URL/health" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+status=0
+"$venv/bin/python" tests/contract/test_openai.py || status=1
+if [ "$status" != 0 ] || grep -q '"level":"ERROR"\|ERROR' "$work/server.log"; then
+  echo "--- server log" >&2
+  cat "$work/server.log" >&2
+fi
+exit "$status"
