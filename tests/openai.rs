@@ -52,19 +52,28 @@ async fn texts_keep_an_abuse_bound_and_refuse_empty() {
         .await;
     assert_eq!(code, 422);
     assert!(
-        r["error"].as_str().unwrap().contains("limits.max_text_chars"),
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("limits.max_text_chars"),
         "{r}"
     );
     for bad in ["", "  \n\t"] {
         let (code, r) = srv.post("/v1/embed/text", json!({"text": bad})).await;
-        assert_eq!((code, r["error_type"].as_str()), (422, Some("invalid_request")));
+        assert_eq!(
+            (code, r["error_type"].as_str()),
+            (422, Some("invalid_request"))
+        );
         let (code, r) = srv
             .post(
                 "/v1/embeddings",
                 json!({"model": "clip-resnet-50x4", "input": bad}),
             )
             .await;
-        assert_eq!((code, r["error_type"].as_str()), (422, Some("invalid_request")));
+        assert_eq!(
+            (code, r["error_type"].as_str()),
+            (422, Some("invalid_request"))
+        );
     }
     // Labels keep their own, smaller bound.
     let (code, r) = srv
@@ -74,7 +83,10 @@ async fn texts_keep_an_abuse_bound_and_refuse_empty() {
         )
         .await;
     assert_eq!(code, 422);
-    assert!(r["error"].as_str().unwrap().contains("limits.max_label_chars"));
+    assert!(r["error"]
+        .as_str()
+        .unwrap()
+        .contains("limits.max_label_chars"));
 }
 
 #[tokio::test]
@@ -130,18 +142,42 @@ async fn embeddings_refuse_what_they_cannot_do() {
     let srv = start(mock_settings()).await;
     let m = "clip-resnet-50x4";
     let cases = [
-        (json!({"model": m, "input": "cat", "dimensions": 32}), 422, "invalid_request"),
-        (json!({"model": "text-embedding-3-small", "input": "cat"}), 404, "model_not_found"),
-        (json!({"model": m, "input": [[320, 1125]]}), 422, "invalid_request"),
+        (
+            json!({"model": m, "input": "cat", "dimensions": 32}),
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"model": "text-embedding-3-small", "input": "cat"}),
+            404,
+            "model_not_found",
+        ),
+        (
+            json!({"model": m, "input": [[320, 1125]]}),
+            422,
+            "invalid_request",
+        ),
         (json!({"model": m, "input": [1, 2]}), 422, "invalid_request"),
         (json!({"model": m, "input": []}), 422, "invalid_request"),
-        (json!({"model": m, "input": "x", "encoding_format": "int8"}), 422, "invalid_request"),
+        (
+            json!({"model": m, "input": "x", "encoding_format": "int8"}),
+            422,
+            "invalid_request",
+        ),
         (json!({"input": "cat"}), 422, "invalid_request"),
-        (json!({"model": m, "input": "cat", "extra": 1}), 422, "invalid_request"),
+        (
+            json!({"model": m, "input": "cat", "extra": 1}),
+            422,
+            "invalid_request",
+        ),
     ];
     for (body, code, kind) in cases {
         let (c, r) = srv.post("/v1/embeddings", body.clone()).await;
-        assert_eq!((c, r["error_type"].as_str()), (code, Some(kind)), "{body}: {r}");
+        assert_eq!(
+            (c, r["error_type"].as_str()),
+            (code, Some(kind)),
+            "{body}: {r}"
+        );
     }
     let r = srv
         .client

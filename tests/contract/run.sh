@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Contract tests against the live service with the mock backend: the official OpenAI client on
-# /v1/embeddings. Usage: tests/contract/run.sh [path/to/hailo-clip]
+# /v1/embeddings, Immich's own request code (Node's FormData and fetch) on /predict and /ping.
+# Usage: tests/contract/run.sh [path/to/hailo-clip]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin="${1:-target/debug/hailo-clip}"
@@ -28,7 +29,13 @@ done
 
 status=0
 "$venv/bin/python" tests/contract/test_openai.py || status=1
-if [ "$status" != 0 ] || grep -q '"level":"ERROR"\|ERROR' "$work/server.log"; then
+node tests/contract/immich.mjs || status=1
+# Client errors are the clients' business: the service must not have logged a server error.
+if grep -q 'ERROR\|request failed' "$work/server.log"; then
+  echo "the server logged an error:" >&2
+  status=1
+fi
+if [ "$status" != 0 ]; then
   echo "--- server log" >&2
   cat "$work/server.log" >&2
 fi

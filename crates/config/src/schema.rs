@@ -16,6 +16,37 @@ pub struct Settings {
     pub logging: LoggingSettings,
     /// Several models in one service; empty: the one model of `clip` and `backend`.
     pub models: Vec<ModelSettings>,
+    /// Immich's remote machine-learning API (`POST /predict`, `GET /ping`) for CLIP.
+    pub immich: ImmichSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImmichSettings {
+    pub enabled: bool,
+    /// Immich's CLIP model name (its `modelName`) -> a configured model. A configured model's
+    /// own name is accepted as well. Only map models whose embeddings match the ones Immich
+    /// already stored (the same weights), else re-run Immich's smart-search job.
+    pub models: std::collections::BTreeMap<String, String>,
+    /// Immich's server sends no API key: false serves `/predict` and `/ping` without it even
+    /// when `server.api_key_file` is set (they answer CLIP embeddings only).
+    pub require_key: bool,
+}
+
+impl Default for ImmichSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            models: [
+                ("RN50x4__openai", "clip-resnet-50x4"),
+                ("ViT-B-32__openai", "clip-vit-b-32"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            require_key: true,
+        }
+    }
 }
 
 /// One model of several. What an entry leaves out it takes from the top-level `clip` and

@@ -12,7 +12,7 @@ mod text_cache;
 mod texts;
 pub mod validate;
 
-pub use clip::preprocess::PreprocessError;
+pub use clip::preprocess::{dimensions as image_dimensions, PreprocessError};
 pub use clip::scoring::LabelScore;
 use clip::{scoring, ModelInfo};
 use config::Settings;
@@ -281,8 +281,14 @@ impl Engine {
         Ok(Answer {
             value: TextEmbeddings {
                 embeddings: o.value.iter().map(|e| e.to_vec()).collect(),
-                tokens: untruncated.iter().map(|&n| n.min(clip::CONTEXT_LENGTH)).collect(),
-                truncated: untruncated.iter().map(|&n| n > clip::CONTEXT_LENGTH).collect(),
+                tokens: untruncated
+                    .iter()
+                    .map(|&n| n.min(clip::CONTEXT_LENGTH))
+                    .collect(),
+                truncated: untruncated
+                    .iter()
+                    .map(|&n| n > clip::CONTEXT_LENGTH)
+                    .collect(),
             },
             inference_ms: o.timing.inference_ms,
         })

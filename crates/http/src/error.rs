@@ -13,6 +13,15 @@ pub enum ApiError {
     Engine(#[from] EngineError),
     #[error("{0}")]
     Json(String, StatusCode),
+    /// A multipart body that cannot be read (status: 400, 413 or 415).
+    #[error("{0}")]
+    Multipart(String, StatusCode),
+    /// A task this service does not run (Immich's faces, OCR): Immich then tries its next
+    /// machine-learning URL.
+    #[error("{0}")]
+    UnsupportedTask(String),
+    #[error("{0}")]
+    ModelNotMapped(String),
     #[error("missing or wrong API key")]
     Unauthorized,
     #[error("not found")]
@@ -67,6 +76,13 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY => (*s, "invalid_request"),
                 _ => (*s, "malformed_json"),
             },
+            ApiError::Multipart(_, s) => match *s {
+                StatusCode::PAYLOAD_TOO_LARGE => (*s, "body_too_large"),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => (*s, "unsupported_media_type"),
+                _ => (StatusCode::BAD_REQUEST, "invalid_multipart"),
+            },
+            ApiError::UnsupportedTask(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_task"),
+            ApiError::ModelNotMapped(_) => (StatusCode::NOT_FOUND, "model_not_found"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
         }

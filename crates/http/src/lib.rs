@@ -26,8 +26,15 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let limit = state.engine.settings().limits.max_body_bytes;
-    Router::new()
+    let settings = state.engine.settings();
+    let limit = settings.limits.max_body_bytes;
+    let immich = &settings.immich;
+    let immich_routes = || {
+        Router::new()
+            .route("/ping", get(routes::immich::ping))
+            .route("/predict", post(routes::immich::predict))
+    };
+    let mut keyed = Router::new()
         .route("/health", get(routes::health::health))
         .route("/info", get(routes::info::info))
         .route("/metrics", get(routes::info::metrics))
@@ -42,12 +49,23 @@ pub fn router(state: AppState) -> Router {
             get(routes::label_sets::get)
                 .put(routes::label_sets::put)
                 .delete(routes::label_sets::delete),
-        )
+        );
+    // Routes outside the API key check: what a client that cannot send a key needs.
+    let mut open = Router::new();
+    if immich.enabled {
+        if immich.require_key {
+            keyed = keyed.merge(immich_routes());
+        } else {
+            open = open.merge(immich_routes());
+        }
+    }
+    keyed
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::require_key,
         ))
+        .merge(open)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(middleware::observe))
         .with_state(state)

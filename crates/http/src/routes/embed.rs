@@ -63,7 +63,13 @@ pub async fn embed_image(
     let engine = s.models.get(b.model.as_deref())?;
     let (images, single) = one_or_many(b.image, b.images, "image")?;
     let out = engine.embed_images(images).await?;
-    Ok(embed_response(engine, out.value, None, single, out.inference_ms))
+    Ok(embed_response(
+        engine,
+        out.value,
+        None,
+        single,
+        out.inference_ms,
+    ))
 }
 
 pub async fn embed_text(

@@ -3,6 +3,7 @@
 pub mod classify;
 pub mod embed;
 pub mod health;
+pub mod immich;
 pub mod info;
 pub mod label_sets;
 pub mod models;
