@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Contract tests against the live service with the mock backend: the official OpenAI client on
-# /v1/embeddings, Immich's own request code (Node's FormData and fetch) on /predict and /ping.
+# /v1/embeddings, Immich's own request code (Node's FormData and fetch) on /predict and /ping,
+# /openapi.json validated as OpenAPI 3.1, and schemathesis against it.
 # Usage: tests/contract/run.sh [path/to/hailo-clip]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,6 +31,17 @@ done
 status=0
 "$venv/bin/python" tests/contract/test_openai.py || status=1
 node tests/contract/immich.mjs || status=1
+"$venv/bin/python" tests/contract/check_openapi.py || status=1
+# Schemathesis against the description: no 5xx, every status documented, every answer of the
+# documented content type and schema. Bounded: 25 examples per operation, derandomized.
+"$venv/bin/st" run "$HAILO_CLIP_URL/openapi.json" --experimental=openapi-3.1 \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  --hypothesis-max-examples 25 --hypothesis-deadline None --hypothesis-derandomize \
+  --request-timeout 10000 --no-color >"$work/schemathesis.log" 2>&1 || {
+  cat "$work/schemathesis.log" >&2
+  status=1
+}
+grep -E "passed|failed" "$work/schemathesis.log" | tail -n 1
 # Client errors are the clients' business: the service must not have logged a server error.
 if grep -q 'ERROR\|request failed' "$work/server.log"; then
   echo "the server logged an error:" >&2

@@ -2,9 +2,10 @@
 
 use engine::LabelScore;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Either one value or a list, under a singular or plural key (`image`/`images`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -20,48 +21,78 @@ impl OneOrMany {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyBody {
+    /// The image: base64 or a `data:image/...;base64,` URI (JPEG, PNG, WebP, GIF, BMP, TIFF),
+    /// at most `limits.max_image_pixels` pixels.
+    #[schema(example = "iVBORw0KGgo...")]
     pub image: String,
-    /// Required unless `label_set` names a stored set.
+    /// Required unless `label_set` names a stored set; no label twice; with the negatives at
+    /// most `limits.max_labels`, each at most `limits.max_label_chars` characters.
+    #[schema(example = json!(["cat", "dog", "car"]))]
     pub labels: Option<Vec<String>>,
+    /// A stored label set (`PUT /v1/label-sets/{name}`) instead of labels and templates.
     pub label_set: Option<String>,
     /// A configured model's name; default: the default model.
     pub model: Option<String>,
+    /// Only the best k labels (at least 1).
     pub top_k: Option<usize>,
+    /// One template with `{}` where the label goes; default: the configured `clip.prompt_template`.
+    #[schema(example = "a photo of a {}.")]
     pub prompt_template: Option<String>,
+    /// Several templates whose embeddings are averaged per label (at most `limits.max_templates`).
     pub templates: Option<Vec<String>>,
+    /// Labels that compete for the score but are not returned ("something else").
     #[serde(default)]
     pub negative_labels: Vec<String>,
+    /// Drop labels scoring below this (0 to 1).
     pub threshold: Option<f32>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmbedImageBody {
+    /// One image (base64 or data URI) or a list; or `images`. At most `limits.max_batch_images`.
     pub image: Option<OneOrMany>,
     pub images: Option<Vec<String>>,
     pub model: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmbedTextBody {
+    /// One text or a list; or `texts`. At most `limits.max_batch_texts`, each non-empty and at
+    /// most `limits.max_text_chars` characters; past the model's 77-token context a text is
+    /// truncated (the first 76 tokens, then end-of-text, as open_clip does).
     pub text: Option<OneOrMany>,
     pub texts: Option<Vec<String>>,
     pub model: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// One label's result.
+#[derive(ToSchema)]
+#[schema(as = LabelScore)]
+#[allow(dead_code)]
+pub struct LabelScoreSchema {
+    label: String,
+    /// softmax(100 x cosine) over the labels and negatives: sums to 1 over all of them.
+    score: f32,
+    /// The raw cosine similarity between image and label embeddings.
+    similarity: f32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ClassifyResponse {
+    /// Labels best first.
+    #[schema(value_type = Vec<LabelScoreSchema>)]
     pub result: Vec<LabelScore>,
     pub model: String,
     pub backend: String,
     pub inference_time_ms: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum EmbedResult {
     One(Vec<f32>),
@@ -70,15 +101,16 @@ pub enum EmbedResult {
 
 /// Per text (the shape of `result`): whether it was longer than the model's context and so
 /// truncated to it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum Truncated {
     One(bool),
     Many(Vec<bool>),
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EmbedResponse {
+    /// L2-normalised embeddings: one vector for one item, else a list.
     pub result: EmbedResult,
     /// Texts only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,11 +118,12 @@ pub struct EmbedResponse {
     pub dimension: usize,
     pub model: String,
     pub backend: String,
+    /// Device time for this request's work, in milliseconds.
     pub inference_time_ms: f64,
 }
 
 /// `PUT /v1/label-sets/{name}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelSetBody {
     pub labels: Vec<String>,
@@ -102,7 +135,7 @@ pub struct LabelSetBody {
 }
 
 /// `POST /v1/embeddings` (OpenAI's embeddings request).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddingsBody {
     pub input: EmbeddingsInput,
@@ -116,7 +149,7 @@ pub struct EmbeddingsBody {
     pub user: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum EmbeddingsInput {
     One(String),
@@ -126,7 +159,7 @@ pub enum EmbeddingsInput {
     TokenLists(Vec<Vec<u32>>),
 }
 
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EncodingFormat {
     #[default]
@@ -135,7 +168,7 @@ pub enum EncodingFormat {
     Base64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EmbeddingsResponse {
     pub object: &'static str,
     pub data: Vec<EmbeddingItem>,
@@ -143,14 +176,14 @@ pub struct EmbeddingsResponse {
     pub usage: Usage,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EmbeddingItem {
     pub object: &'static str,
     pub index: usize,
     pub embedding: EmbeddingValue,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum EmbeddingValue {
     Float(Vec<f32>),
@@ -158,7 +191,7 @@ pub enum EmbeddingValue {
 }
 
 /// Tokens as the model saw them (start and end of text included, at most 77 per text).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Usage {
     pub prompt_tokens: usize,
     pub total_tokens: usize,

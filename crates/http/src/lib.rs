@@ -5,6 +5,7 @@ pub mod body;
 pub mod error;
 pub mod metrics;
 mod middleware;
+pub mod openapi;
 mod routes;
 mod serve;
 
@@ -50,8 +51,9 @@ pub fn router(state: AppState) -> Router {
                 .put(routes::label_sets::put)
                 .delete(routes::label_sets::delete),
         );
-    // Routes outside the API key check: what a client that cannot send a key needs.
-    let mut open = Router::new();
+    // Routes outside the API key check: static descriptions, and what a client that cannot
+    // send a key needs.
+    let mut open = Router::new().route("/openapi.json", get(openapi::openapi_json));
     if immich.enabled {
         if immich.require_key {
             keyed = keyed.merge(immich_routes());

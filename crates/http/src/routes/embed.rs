@@ -55,6 +55,9 @@ fn embed_response(
     })
 }
 
+/// Image embeddings: one image or a list.
+#[utoipa::path(post, path = "/v1/embed/image", tag = "embed", request_body = EmbedImageBody,
+    responses((status = 200, description = "L2-normalised embeddings", body = EmbedResponse), crate::openapi::Errors))]
 pub async fn embed_image(
     State(s): State<AppState>,
     body: Body<EmbedImageBody>,
@@ -72,6 +75,9 @@ pub async fn embed_image(
     ))
 }
 
+/// Text embeddings: one text or a list; `truncated` says which were cut to the context.
+#[utoipa::path(post, path = "/v1/embed/text", tag = "embed", request_body = EmbedTextBody,
+    responses((status = 200, description = "L2-normalised embeddings", body = EmbedResponse), crate::openapi::Errors))]
 pub async fn embed_text(
     State(s): State<AppState>,
     body: Body<EmbedTextBody>,

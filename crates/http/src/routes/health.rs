@@ -8,6 +8,10 @@ use axum::Json;
 use engine::health::Phase;
 use serde_json::json;
 
+/// 200 while the service can serve, 503 with the reason while it cannot.
+#[utoipa::path(get, path = "/health", tag = "service", responses(
+    (status = 200, description = "Serving", body = crate::openapi::Health),
+    (status = 503, description = "Loading, unhealthy or failed", body = crate::openapi::Health)))]
 pub async fn health(State(s): State<AppState>) -> impl IntoResponse {
     let snap = s.engine.status();
     let backend = s.engine.backend_name().to_string();

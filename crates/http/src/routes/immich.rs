@@ -18,6 +18,9 @@ use engine::{Engine, EngineError};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
+/// Immich's availability check.
+#[utoipa::path(get, path = "/ping", tag = "immich",
+    responses((status = 200, description = "`pong`", content_type = "text/plain", body = String), crate::openapi::Errors))]
 pub async fn ping() -> &'static str {
     "pong"
 }
@@ -138,6 +141,11 @@ fn embedding_string(v: &[f32]) -> String {
     serde_json::to_string(v).expect("floats serialize")
 }
 
+/// Immich's inference request for CLIP: `entries` names `clip.visual` (with an `image` file) or
+/// `clip.textual` (with a `text` field) and Immich's model name, mapped by `immich.models`.
+#[utoipa::path(post, path = "/predict", tag = "immich",
+    request_body(content = crate::openapi::ImmichPredictForm, content_type = "multipart/form-data"),
+    responses((status = 200, description = "The embedding as Immich reads it", body = crate::openapi::ImmichClip), crate::openapi::Errors))]
 pub async fn predict(
     State(s): State<AppState>,
     headers: HeaderMap,

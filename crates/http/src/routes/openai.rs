@@ -27,6 +27,10 @@ fn base64_f32(v: &[f32]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// OpenAI's embeddings API for texts (`input` a string or a list of strings).
+#[utoipa::path(post, path = "/v1/embeddings", tag = "openai", request_body = EmbeddingsBody,
+    responses((status = 200, description = "OpenAI's list of embeddings", body = EmbeddingsResponse,
+        headers(("x-truncated-inputs" = String, description = "Indices of inputs cut to the model's context, comma-separated; absent when none"))), crate::openapi::Errors))]
 pub async fn embeddings(
     State(s): State<AppState>,
     body: Body<EmbeddingsBody>,
