@@ -81,6 +81,8 @@ pub struct ServerSettings {
     pub api_key_file: Option<PathBuf>,
     /// How long a stop waits for in-flight requests before giving up.
     pub shutdown_grace_secs: u64,
+    /// The page to try the service at `/` and the API reference at `/docs`.
+    pub web_ui: bool,
 }
 
 impl Default for ServerSettings {
@@ -91,6 +93,7 @@ impl Default for ServerSettings {
             port: 5000,
             api_key_file: None,
             shutdown_grace_secs: 30,
+            web_ui: true,
         }
     }
 }

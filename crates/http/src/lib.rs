@@ -54,6 +54,12 @@ pub fn router(state: AppState) -> Router {
     // Routes outside the API key check: static descriptions, and what a client that cannot
     // send a key needs.
     let mut open = Router::new().route("/openapi.json", get(openapi::openapi_json));
+    if settings.server.web_ui {
+        open = open
+            .route("/", get(routes::pages::index))
+            .route("/docs", get(routes::pages::docs))
+            .route("/docs/rapidoc-min.js", get(routes::pages::rapidoc));
+    }
     if immich.enabled {
         if immich.require_key {
             keyed = keyed.merge(immich_routes());

@@ -212,6 +212,8 @@ pub struct ImmichClip {
         routes::immich::ping,
         routes::immich::predict,
         openapi_json,
+        routes::pages::index,
+        routes::pages::docs,
     ),
     components(schemas(ErrorBody, ErrorType)),
     modifiers(&BearerKey),

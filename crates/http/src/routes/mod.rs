@@ -8,6 +8,7 @@ pub mod info;
 pub mod label_sets;
 pub mod models;
 pub mod openai;
+pub mod pages;
 
 use crate::error::ApiError;
 use axum::extract::rejection::JsonRejection;
