@@ -210,3 +210,47 @@ async fn embeddings_refuse_what_they_cannot_do() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["usage"]["prompt_tokens"], 3 + 77);
 }
+
+#[tokio::test]
+async fn images_by_infinitys_modality() {
+    let srv = start(mock_settings()).await;
+    let img = common::png_b64(16, 12, 5);
+    let uri = format!("data:image/png;base64,{img}");
+    let (_, reference) = srv
+        .post(
+            "/v1/embed/image",
+            json!({"images": [img.clone(), uri.clone()]}),
+        )
+        .await;
+    let (code, r) = srv
+        .post(
+            "/v1/embeddings",
+            json!({"model": "clip-resnet-50x4", "input": [img, uri], "modality": "image"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(r["data"][0]["embedding"], reference["result"][0]);
+    assert_eq!(r["data"][1]["embedding"], reference["result"][1]);
+    assert_eq!(r["usage"]["prompt_tokens"], 0);
+    let (code, r) = srv
+        .post(
+            "/v1/embeddings",
+            json!({"model": "clip-resnet-50x4", "input": "https://example.com/cat.jpg", "modality": "image"}),
+        )
+        .await;
+    assert_eq!(
+        (code, r["error_type"].as_str()),
+        (422, Some("invalid_request"))
+    );
+    let (code, r) = srv
+        .post(
+            "/v1/embeddings",
+            json!({"model": "clip-resnet-50x4", "input": "not an image", "modality": "image"}),
+        )
+        .await;
+    assert_eq!(
+        (code, r["error_type"].as_str()),
+        (400, Some("invalid_base64")),
+        "{r}"
+    );
+}

@@ -93,7 +93,14 @@ def main():
     assert status == 422 and "token arrays" in body["error"], body
     status, body, _ = post("/v1/embeddings", {"model": MODEL, "input": "x", "encoding_format": "int8"})
     assert status == 422 and body["error_type"] == "invalid_request", body
-    print("openai client: 6 embeddings calls agree with /v1/embed/text; errors as documented")
+    # Images by the same route, Infinity's way: "modality": "image" through extra_body.
+    with open("tests/fixtures/images/cat.jpg", "rb") as f:
+        uri = "data:image/jpeg;base64," + base64.b64encode(f.read()).decode()
+    status, ref, _ = post("/v1/embed/image", {"image": uri})
+    assert status == 200, ref
+    img = client.embeddings.create(model=MODEL, input=[uri], extra_body={"modality": "image"})
+    assert close(img.data[0].embedding, ref["result"]), "image differs from /v1/embed/image"
+    print("openai client: 6 text calls agree with /v1/embed/text, 1 image call with /v1/embed/image; errors as documented")
 
 
 if __name__ == "__main__":

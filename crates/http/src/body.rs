@@ -147,6 +147,18 @@ pub struct EmbeddingsBody {
     pub dimensions: Option<usize>,
     /// Accepted and ignored (OpenAI's end-user id).
     pub user: Option<String>,
+    /// Infinity's extension for images by the same route: `image` makes each input an image
+    /// (base64 or a `data:image/...;base64,` URI; URLs are not fetched). Default `text`.
+    #[serde(default)]
+    pub modality: Modality,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Modality {
+    #[default]
+    Text,
+    Image,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -190,7 +202,8 @@ pub enum EmbeddingValue {
     Base64(String),
 }
 
-/// Tokens as the model saw them (start and end of text included, at most 77 per text).
+/// Tokens as the model saw them (start and end of text included, at most 77 per text; 0 for
+/// images).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Usage {
     pub prompt_tokens: usize,

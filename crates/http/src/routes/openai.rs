@@ -1,10 +1,11 @@
 //! `POST /v1/embeddings`: OpenAI's embeddings API for texts, so OpenAI client libraries and the
 //! tools built on them (vector database importers, LangChain, LlamaIndex) can use the service.
-//! Images go through `/v1/embed/image`.
+//! Images by the same route follow Infinity's convention (`"modality": "image"`, each input a
+//! base64 image or data URI), as well as through `/v1/embed/image`.
 
 use super::Body;
 use crate::body::{EmbeddingItem, EmbeddingValue, EmbeddingsBody, EmbeddingsResponse, Usage};
-use crate::body::{EmbeddingsInput, EncodingFormat};
+use crate::body::{EmbeddingsInput, EncodingFormat, Modality};
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::State;
@@ -27,7 +28,8 @@ fn base64_f32(v: &[f32]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// OpenAI's embeddings API for texts (`input` a string or a list of strings).
+/// OpenAI's embeddings API: texts (`input` a string or a list of strings), or images with
+/// Infinity's `"modality": "image"`.
 #[utoipa::path(post, path = "/v1/embeddings", tag = "openai", request_body = EmbeddingsBody,
     responses((status = 200, description = "OpenAI's list of embeddings", body = EmbeddingsResponse,
         headers(("x-truncated-inputs" = String, description = "Indices of inputs cut to the model's context, comma-separated; absent when none"))), crate::openapi::Errors))]
@@ -36,7 +38,7 @@ pub async fn embeddings(
     body: Body<EmbeddingsBody>,
 ) -> Result<Response, ApiError> {
     let Json(b) = body?;
-    let texts = match b.input {
+    let inputs = match b.input {
         EmbeddingsInput::One(t) => vec![t],
         EmbeddingsInput::Many(v) => v,
         EmbeddingsInput::Tokens(_) | EmbeddingsInput::TokenLists(_) => {
@@ -55,10 +57,23 @@ pub async fn embeddings(
             )));
         }
     }
-    let out = engine.embed_texts_counted(texts).await?.value;
-    let prompt_tokens: usize = out.tokens.iter().sum();
-    let data = out
-        .embeddings
+    let (embeddings, tokens, truncated) = if b.modality == Modality::Image {
+        if inputs
+            .iter()
+            .any(|t| t.starts_with("http://") || t.starts_with("https://"))
+        {
+            return Err(invalid(
+                "image URLs are not fetched: send base64 or a data:image/...;base64, URI",
+            ));
+        }
+        let n = inputs.len();
+        (engine.embed_images(inputs).await?.value, 0, vec![false; n])
+    } else {
+        let out = engine.embed_texts_counted(inputs).await?.value;
+        (out.embeddings, out.tokens.iter().sum(), out.truncated)
+    };
+    let prompt_tokens: usize = tokens;
+    let data = embeddings
         .into_iter()
         .enumerate()
         .map(|(index, v)| EmbeddingItem {
@@ -80,7 +95,7 @@ pub async fn embeddings(
         },
     })
     .into_response();
-    let cut: Vec<String> = (out.truncated.iter().enumerate())
+    let cut: Vec<String> = (truncated.iter().enumerate())
         .filter(|(_, &t)| t)
         .map(|(i, _)| i.to_string())
         .collect();
