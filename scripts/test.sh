@@ -38,6 +38,9 @@ if [ ! -x .cache/abuse-venv/bin/python ] || ! .cache/abuse-venv/bin/python -c 'i
   .cache/abuse-venv/bin/pip install -q -r tests/abuse/requirements.txt
 fi
 .cache/abuse-venv/bin/python tests/abuse/run.py target/debug/hailo-clip
+step "contract tests against the live mock server (tests/contract/run.sh)"
+cargo build --locked --quiet
+bash tests/contract/run.sh target/debug/hailo-clip
 
 step "Nix module, flake and systemd unit checks"
 bash tests/nix/check.sh

@@ -81,6 +81,28 @@ const SUPPORTED: [ImageFormat; 6] = [
     ImageFormat::Tiff,
 ];
 
+fn supported_format(bytes: &[u8]) -> Result<ImageFormat, PreprocessError> {
+    let format = image::guess_format(bytes).map_err(|_| {
+        PreprocessError::UnsupportedImage(
+            "not a recognised image (supported: JPEG, PNG, WebP, GIF, BMP, TIFF)".into(),
+        )
+    })?;
+    if !SUPPORTED.contains(&format) {
+        return Err(PreprocessError::UnsupportedImage(format!(
+            "{format:?} images are not supported (supported: JPEG, PNG, WebP, GIF, BMP, TIFF)"
+        )));
+    }
+    Ok(format)
+}
+
+/// Width and height as stored (before any EXIF orientation), from the header alone.
+pub fn dimensions(bytes: &[u8]) -> Result<(u32, u32), PreprocessError> {
+    let format = supported_format(bytes)?;
+    ImageReader::with_format(Cursor::new(bytes), format)
+        .into_dimensions()
+        .map_err(image_error)
+}
+
 pub struct Preprocessor {
     pub size: (u32, u32),
     pub mode: ResizeMode,
@@ -97,16 +119,7 @@ impl Preprocessor {
     }
 
     pub fn decode(&self, bytes: &[u8]) -> Result<DynamicImage, PreprocessError> {
-        let format = image::guess_format(bytes).map_err(|_| {
-            PreprocessError::UnsupportedImage(
-                "not a recognised image (supported: JPEG, PNG, WebP, GIF, BMP, TIFF)".into(),
-            )
-        })?;
-        if !SUPPORTED.contains(&format) {
-            return Err(PreprocessError::UnsupportedImage(format!(
-                "{format:?} images are not supported (supported: JPEG, PNG, WebP, GIF, BMP, TIFF)"
-            )));
-        }
+        let format = supported_format(bytes)?;
         let bytes = if format == ImageFormat::Png {
             crate::png_chunks::without_compressed_ancillary(bytes)
         } else {

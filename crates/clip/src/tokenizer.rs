@@ -24,17 +24,24 @@ impl ClipTokenizer {
     }
 
     pub fn tokenize(&self, text: &str) -> TokenIds {
+        self.tokenize_counted(text).0
+    }
+
+    /// The row and how many tokens the text had before truncation (start and end of text
+    /// included): more than `CONTEXT_LENGTH` means tokens were cut.
+    pub fn tokenize_counted(&self, text: &str) -> (TokenIds, usize) {
         let mut tokens: Vec<Token> = Vec::with_capacity(CONTEXT_LENGTH);
         tokens.push(self.inner.start_of_text());
         self.inner
             .encode(&clean::basic_clean(&usable_prefix(text)), &mut tokens);
+        let untruncated = tokens.len() + 1;
         tokens.truncate(CONTEXT_LENGTH - 1);
         tokens.push(self.inner.end_of_text());
         let mut ids = [0u32; CONTEXT_LENGTH];
         for (slot, t) in ids.iter_mut().zip(&tokens) {
             *slot = t.to_u16() as u32;
         }
-        ids
+        (ids, untruncated)
     }
 }
 
@@ -111,5 +118,16 @@ mod tests {
         assert_eq!(ids[0], 49406);
         assert_eq!(ids[CONTEXT_LENGTH - 1], 49407);
         assert_eq!(eot_index(&ids), CONTEXT_LENGTH - 1);
+    }
+
+    #[test]
+    fn counts_before_truncation() {
+        let t = ClipTokenizer::new();
+        assert_eq!(t.tokenize_counted("a photo of a cat.").1, 8);
+        // 75 words of one token each fill the row exactly; one more is cut.
+        assert_eq!(t.tokenize_counted(&"cat ".repeat(75)).1, CONTEXT_LENGTH);
+        let (ids, n) = t.tokenize_counted(&"cat ".repeat(76));
+        assert_eq!(n, CONTEXT_LENGTH + 1);
+        assert_eq!(ids, t.tokenize(&"cat ".repeat(75)));
     }
 }

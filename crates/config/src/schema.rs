@@ -16,6 +16,37 @@ pub struct Settings {
     pub logging: LoggingSettings,
     /// Several models in one service; empty: the one model of `clip` and `backend`.
     pub models: Vec<ModelSettings>,
+    /// Immich's remote machine-learning API (`POST /predict`, `GET /ping`) for CLIP.
+    pub immich: ImmichSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImmichSettings {
+    pub enabled: bool,
+    /// Immich's CLIP model name (its `modelName`) -> a configured model. A configured model's
+    /// own name is accepted as well. Only map models whose embeddings match the ones Immich
+    /// already stored (the same weights), else re-run Immich's smart-search job.
+    pub models: std::collections::BTreeMap<String, String>,
+    /// Immich's server sends no API key: false serves `/predict` and `/ping` without it even
+    /// when `server.api_key_file` is set (they answer CLIP embeddings only).
+    pub require_key: bool,
+}
+
+impl Default for ImmichSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            models: [
+                ("RN50x4__openai", "clip-resnet-50x4"),
+                ("ViT-B-32__openai", "clip-vit-b-32"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            require_key: true,
+        }
+    }
 }
 
 /// One model of several. What an entry leaves out it takes from the top-level `clip` and
@@ -50,6 +81,8 @@ pub struct ServerSettings {
     pub api_key_file: Option<PathBuf>,
     /// How long a stop waits for in-flight requests before giving up.
     pub shutdown_grace_secs: u64,
+    /// The page to try the service at `/` and the API reference at `/docs`.
+    pub web_ui: bool,
     /// `Host` names accepted besides IP literals, `localhost` and this machine's own host name
     /// (a browser on the LAN cannot then be turned against the service by DNS rebinding).
     /// `["*"]` accepts any.
@@ -75,6 +108,7 @@ impl Default for ServerSettings {
             port: 5000,
             api_key_file: None,
             shutdown_grace_secs: 30,
+            web_ui: true,
             allowed_hosts: Vec::new(),
             tls: None,
         }
@@ -239,6 +273,9 @@ pub struct LimitSettings {
     pub max_image_pixels: u64,
     pub max_labels: usize,
     pub max_label_chars: usize,
+    /// Characters per text to embed: a bound against abuse only, since texts longer than the
+    /// model's context are truncated to it as open_clip does.
+    pub max_text_chars: usize,
     pub max_templates: usize,
     pub max_batch_images: usize,
     pub max_batch_texts: usize,
@@ -279,6 +316,7 @@ impl Default for LimitSettings {
             // ImageNet's 1,000 classes fit in one request.
             max_labels: 1000,
             max_label_chars: 300,
+            max_text_chars: 16 * 1024,
             max_templates: 32,
             max_batch_images: 32,
             max_batch_texts: 256,

@@ -143,6 +143,7 @@ impl Settings {
             ("max_image_pixels", l.max_image_pixels),
             ("max_labels", l.max_labels as u64),
             ("max_label_chars", l.max_label_chars as u64),
+            ("max_text_chars", l.max_text_chars as u64),
             ("max_templates", l.max_templates as u64),
             ("max_batch_images", l.max_batch_images as u64),
             ("max_batch_texts", l.max_batch_texts as u64),

@@ -12,7 +12,7 @@ mod text_cache;
 mod texts;
 pub mod validate;
 
-pub use clip::preprocess::PreprocessError;
+pub use clip::preprocess::{dimensions as image_dimensions, PreprocessError};
 pub use clip::scoring::LabelScore;
 use clip::{scoring, ModelInfo};
 use config::Settings;
@@ -91,6 +91,15 @@ struct Classes {
     labels: Vec<(String, text_cache::Embedding)>,
     negatives: Vec<text_cache::Embedding>,
     timing: Timing,
+}
+
+/// Text embeddings, each text's token count as the model saw it (at most the context length,
+/// start and end of text included) and whether it was truncated to fit.
+#[derive(Debug, Clone)]
+pub struct TextEmbeddings {
+    pub embeddings: Embeddings,
+    pub tokens: Vec<usize>,
+    pub truncated: Vec<bool>,
 }
 
 /// A result and the device time spent on it.
@@ -249,10 +258,42 @@ impl Engine {
     }
 
     pub async fn embed_texts(&self, texts: Vec<String>) -> Result<Answer<Embeddings>, EngineError> {
+        let o = self.embed_texts_counted(texts).await?;
+        Ok(Answer {
+            value: o.value.embeddings,
+            inference_ms: o.inference_ms,
+        })
+    }
+
+    /// Text embeddings with each text's token count (texts past the context are truncated as
+    /// open_clip does: the first 76 tokens, then end-of-text).
+    pub async fn embed_texts_counted(
+        &self,
+        texts: Vec<String>,
+    ) -> Result<Answer<TextEmbeddings>, EngineError> {
         validate::texts(&texts, &self.settings.limits)?;
         let o = self.prompt_embeddings(&texts).await?;
+        let tokenizer = self.tokenizer.clone();
+        let untruncated: Vec<usize> = tokio::task::spawn_blocking(move || {
+            texts
+                .iter()
+                .map(|t| tokenizer.tokenize_counted(t).1)
+                .collect()
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("tokenizer task: {e}")))?;
         Ok(Answer {
-            value: o.value.iter().map(|e| e.to_vec()).collect(),
+            value: TextEmbeddings {
+                embeddings: o.value.iter().map(|e| e.to_vec()).collect(),
+                tokens: untruncated
+                    .iter()
+                    .map(|&n| n.min(clip::CONTEXT_LENGTH))
+                    .collect(),
+                truncated: untruncated
+                    .iter()
+                    .map(|&n| n > clip::CONTEXT_LENGTH)
+                    .collect(),
+            },
             inference_ms: o.timing.inference_ms,
         })
     }

@@ -33,19 +33,19 @@ pub fn texts(texts: &[String], l: &LimitSettings) -> Result<(), EngineError> {
         )));
     }
     for t in texts {
-        text("text", t, l)?;
+        // Past the model's context a text is truncated, not refused: this bound is against abuse.
+        text("text", t, l.max_text_chars, "limits.max_text_chars")?;
     }
     Ok(())
 }
 
-fn text(what: &str, t: &str, l: &LimitSettings) -> Result<(), EngineError> {
-    let max = l.max_label_chars;
+fn text(what: &str, t: &str, max: usize, key: &str) -> Result<(), EngineError> {
     if t.trim().is_empty() {
         return Err(invalid(format!("{what} must not be empty")));
     }
     if t.chars().count() > max {
         return Err(invalid(format!(
-            "{what} is longer than {max} characters (limits.max_label_chars)"
+            "{what} is longer than {max} characters ({key})"
         )));
     }
     Ok(())
@@ -96,7 +96,7 @@ pub fn classify(
         )));
     }
     for label in req.labels.iter().chain(&req.negative_labels) {
-        text("label", label, l)?;
+        text("label", label, l.max_label_chars, "limits.max_label_chars")?;
     }
     let mut seen = std::collections::HashSet::new();
     for label in &req.labels {

@@ -13,6 +13,15 @@ pub enum ApiError {
     Engine(#[from] EngineError),
     #[error("{0}")]
     Json(String, StatusCode),
+    /// A multipart body that cannot be read (status: 400, 413 or 415).
+    #[error("{0}")]
+    Multipart(String, StatusCode),
+    /// A task this service does not run (Immich's faces, OCR): Immich then tries its next
+    /// machine-learning URL.
+    #[error("{0}")]
+    UnsupportedTask(String),
+    #[error("{0}")]
+    ModelNotMapped(String),
     #[error("missing or wrong API key")]
     Unauthorized,
     #[error("not found")]
@@ -47,48 +56,98 @@ impl From<JsonRejection> for ApiError {
     }
 }
 
-#[derive(Serialize)]
+/// Every error answer's body.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// What went wrong, for a person; names the setting when a limit was hit.
     pub error: String,
-    pub error_type: &'static str,
+    pub error_type: ErrorType,
+}
+
+/// What kind of error, for a program: one value per different fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    InvalidBase64,
+    InvalidImage,
+    UnsupportedImage,
+    ImageTooLarge,
+    InvalidRequest,
+    ModelNotFound,
+    LabelSetNotFound,
+    LabelSetStale,
+    Overloaded,
+    NotReady,
+    BackendUnavailable,
+    ShuttingDown,
+    Internal,
+    BodyTooLarge,
+    UnsupportedMediaType,
+    MalformedJson,
+    InvalidMultipart,
+    UnsupportedTask,
+    Unauthorized,
+    NotFound,
+    RateLimited,
+    BodyTimeout,
+    Timeout,
+    HostNotAllowed,
+}
+
+/// The snake_case name, as in the body (for log lines).
+impl std::fmt::Display for ErrorType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(s)) => f.write_str(&s),
+            _ => Err(std::fmt::Error),
+        }
+    }
 }
 
 impl ApiError {
-    pub fn status_and_type(&self) -> (StatusCode, &'static str) {
+    pub fn status_and_type(&self) -> (StatusCode, ErrorType) {
         use EngineError as E;
+        use ErrorType as T;
         use PreprocessError as P;
         match self {
             ApiError::Engine(e) => match e {
-                E::Image(P::InvalidBase64(_)) => (StatusCode::BAD_REQUEST, "invalid_base64"),
-                E::Image(P::InvalidImage(_)) => (StatusCode::BAD_REQUEST, "invalid_image"),
+                E::Image(P::InvalidBase64(_)) => (StatusCode::BAD_REQUEST, T::InvalidBase64),
+                E::Image(P::InvalidImage(_)) => (StatusCode::BAD_REQUEST, T::InvalidImage),
                 E::Image(P::UnsupportedImage(_)) => {
-                    (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_image")
+                    (StatusCode::UNSUPPORTED_MEDIA_TYPE, T::UnsupportedImage)
                 }
-                E::Image(P::ImageTooLarge(_)) => (StatusCode::PAYLOAD_TOO_LARGE, "image_too_large"),
-                E::Image(P::Internal(_)) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-                E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
-                E::ModelNotFound { .. } => (StatusCode::NOT_FOUND, "model_not_found"),
-                E::LabelSetNotFound(_) => (StatusCode::NOT_FOUND, "label_set_not_found"),
-                E::LabelSetStale(_) => (StatusCode::CONFLICT, "label_set_stale"),
-                E::Overloaded => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
-                E::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
-                E::Backend(_) => (StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable"),
-                E::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
-                E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+                E::Image(P::ImageTooLarge(_)) => (StatusCode::PAYLOAD_TOO_LARGE, T::ImageTooLarge),
+                E::Image(P::Internal(_)) => (StatusCode::INTERNAL_SERVER_ERROR, T::Internal),
+                E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, T::InvalidRequest),
+                E::ModelNotFound { .. } => (StatusCode::NOT_FOUND, T::ModelNotFound),
+                E::LabelSetNotFound(_) => (StatusCode::NOT_FOUND, T::LabelSetNotFound),
+                E::LabelSetStale(_) => (StatusCode::CONFLICT, T::LabelSetStale),
+                E::Overloaded => (StatusCode::TOO_MANY_REQUESTS, T::Overloaded),
+                E::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, T::NotReady),
+                E::Backend(_) => (StatusCode::SERVICE_UNAVAILABLE, T::BackendUnavailable),
+                E::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, T::ShuttingDown),
+                E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, T::Internal),
             },
             ApiError::Json(_, s) => match *s {
-                StatusCode::PAYLOAD_TOO_LARGE => (*s, "body_too_large"),
-                StatusCode::UNSUPPORTED_MEDIA_TYPE => (*s, "unsupported_media_type"),
-                StatusCode::UNPROCESSABLE_ENTITY => (*s, "invalid_request"),
-                _ => (*s, "malformed_json"),
+                StatusCode::PAYLOAD_TOO_LARGE => (*s, T::BodyTooLarge),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => (*s, T::UnsupportedMediaType),
+                StatusCode::UNPROCESSABLE_ENTITY => (*s, T::InvalidRequest),
+                _ => (*s, T::MalformedJson),
             },
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "overloaded"),
-            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-            ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "body_timeout"),
-            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
-            ApiError::HostNotAllowed(_) => (StatusCode::MISDIRECTED_REQUEST, "host_not_allowed"),
+            ApiError::Multipart(_, s) => match *s {
+                StatusCode::PAYLOAD_TOO_LARGE => (*s, T::BodyTooLarge),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => (*s, T::UnsupportedMediaType),
+                _ => (StatusCode::BAD_REQUEST, T::InvalidMultipart),
+            },
+            ApiError::UnsupportedTask(_) => (StatusCode::UNPROCESSABLE_ENTITY, T::UnsupportedTask),
+            ApiError::ModelNotMapped(_) => (StatusCode::NOT_FOUND, T::ModelNotFound),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, T::Unauthorized),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, T::NotFound),
+            ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, T::Overloaded),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, T::RateLimited),
+            ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, T::BodyTimeout),
+            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, T::Timeout),
+            ApiError::HostNotAllowed(_) => (StatusCode::MISDIRECTED_REQUEST, T::HostNotAllowed),
         }
     }
 }
@@ -97,7 +156,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, error_type) = self.status_and_type();
         if status.is_server_error() {
-            tracing::warn!(error = %self, error_type, "request failed");
+            tracing::warn!(error = %self, %error_type, "request failed");
         }
         let mut resp = (
             status,

@@ -8,6 +8,9 @@ use axum::extract::State;
 use axum::Json;
 use engine::{ClassifyRequest, EngineError};
 
+/// Scores one image against labels (or a stored label set).
+#[utoipa::path(post, path = "/v1/classify", tag = "classify", request_body = ClassifyBody,
+    responses((status = 200, description = "Labels best first", body = ClassifyResponse), crate::openapi::Errors))]
 pub async fn classify(
     State(s): State<AppState>,
     body: Body<ClassifyBody>,

@@ -11,6 +11,11 @@ use axum::Json;
 use engine::health::Phase;
 use serde_json::json;
 
+/// 200 while the service can serve, 503 with the reason while it cannot; with an API key set, a
+/// caller without it learns only up or down.
+#[utoipa::path(get, path = "/health", tag = "service", responses(
+    (status = 200, description = "Serving", body = crate::openapi::Health),
+    (status = 503, description = "Loading, unhealthy or failed", body = crate::openapi::Health)))]
 pub async fn health(
     State(s): State<AppState>,
     auth: Option<Extension<Authenticated>>,

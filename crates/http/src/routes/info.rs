@@ -7,6 +7,9 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 
+/// The default model, backend, limits, batching, text cache and versions.
+#[utoipa::path(get, path = "/info", tag = "service",
+    responses((status = 200, description = "About the service", body = crate::openapi::Info), crate::openapi::Errors))]
 pub async fn info(State(s): State<AppState>) -> impl IntoResponse {
     let snap = s.engine.status();
     let st = s.engine.settings();
@@ -29,6 +32,9 @@ pub async fn info(State(s): State<AppState>) -> impl IntoResponse {
     }))
 }
 
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "service",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String), crate::openapi::Errors))]
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -9,6 +9,10 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
+/// Computes and stores a label set (replacing one of the same name).
+#[utoipa::path(put, path = "/v1/label-sets/{name}", operation_id = "put_label_set", tag = "label-sets", request_body = LabelSetBody,
+    params(("name" = String, Path, description = "1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")),
+    responses((status = 200, description = "Stored", body = crate::openapi::LabelSetStored), crate::openapi::Errors))]
 pub async fn put(
     State(s): State<AppState>,
     Path(name): Path<String>,
@@ -34,6 +38,8 @@ pub async fn put(
 }
 
 /// Every model's sets (each names its model).
+#[utoipa::path(get, path = "/v1/label-sets", operation_id = "list_label_sets", tag = "label-sets",
+    responses((status = 200, description = "Every model's sets", body = crate::openapi::LabelSetList), crate::openapi::Errors))]
 pub async fn list(State(s): State<AppState>) -> Json<Value> {
     let sets: Vec<_> = s.models.iter().flat_map(|e| e.label_sets()).collect();
     Json(json!({ "label_sets": sets }))
@@ -45,6 +51,10 @@ pub struct ModelQuery {
     model: Option<String>,
 }
 
+/// A stored set's definition.
+#[utoipa::path(get, path = "/v1/label-sets/{name}", operation_id = "get_label_set", tag = "label-sets",
+    params(("name" = String, Path), ("model" = Option<String>, Query, description = "Another model's set (default: the default model's)")),
+    responses((status = 200, description = "The set", body = crate::openapi::LabelSetDetail), crate::openapi::Errors))]
 pub async fn get(
     State(s): State<AppState>,
     Path(name): Path<String>,
@@ -63,6 +73,10 @@ pub async fn get(
     })))
 }
 
+/// Deletes a stored set.
+#[utoipa::path(delete, path = "/v1/label-sets/{name}", operation_id = "delete_label_set", tag = "label-sets",
+    params(("name" = String, Path), ("model" = Option<String>, Query, description = "Another model's set (default: the default model's)")),
+    responses((status = 204, description = "Deleted"), crate::openapi::Errors))]
 pub async fn delete(
     State(s): State<AppState>,
     Path(name): Path<String>,

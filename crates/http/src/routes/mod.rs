@@ -3,9 +3,12 @@
 pub mod classify;
 pub mod embed;
 pub mod health;
+pub mod immich;
 pub mod info;
 pub mod label_sets;
 pub mod models;
+pub mod openai;
+pub mod pages;
 
 use crate::error::ApiError;
 use axum::Json;

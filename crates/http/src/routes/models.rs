@@ -7,6 +7,9 @@ use axum::Json;
 use engine::health::Phase;
 use serde_json::{json, Value};
 
+/// The configured models.
+#[utoipa::path(get, path = "/v1/models", operation_id = "list_models", tag = "service",
+    responses((status = 200, description = "Models", body = crate::openapi::ModelList), crate::openapi::Errors))]
 pub async fn list(State(s): State<AppState>) -> Json<Value> {
     let data: Vec<Value> = s
         .models
