@@ -24,7 +24,7 @@ ERROR_TYPES = {
     "model_not_found", "label_set_not_found", "label_set_stale", "overloaded", "not_ready",
     "backend_unavailable", "shutting_down", "internal", "body_too_large",
     "unsupported_media_type", "malformed_json", "invalid_multipart", "unsupported_task",
-    "unauthorized", "not_found",
+    "unauthorized", "not_found", "rate_limited", "body_timeout", "timeout", "host_not_allowed",
 }
 
 
