@@ -7,15 +7,16 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let limits = config::LimitSettings::default();
-    if let Ok(b) = serde_json::from_slice::<ClassifyBody>(data) {
+    // Bodies as the server parses them: lists capped while parsing.
+    if let Ok(b) = hailo_clip_http::extract::parse_capped::<ClassifyBody>(data, 64) {
         let _ = clip::preprocess::decode_base64(&b.image);
         let req = engine::ClassifyRequest {
             image: String::new(),
-            labels: b.labels.unwrap_or_default(),
+            labels: b.labels.map(|l| l.into_vec()).unwrap_or_default(),
             top_k: b.top_k,
             prompt_template: b.prompt_template,
-            templates: b.templates,
-            negative_labels: b.negative_labels,
+            templates: b.templates.map(|t| t.into_vec()),
+            negative_labels: b.negative_labels.into_vec(),
             threshold: b.threshold,
             label_set: b.label_set,
         };
@@ -24,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(b) = serde_json::from_slice::<EmbedTextBody>(data) {
         if let Some(t) = b.texts {
-            let _ = engine::validate::texts(&t, &limits);
+            let _ = engine::validate::texts(&t.into_vec(), &limits);
         }
     }
     let _ = serde_json::from_slice::<EmbedImageBody>(data);

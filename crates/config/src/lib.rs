@@ -9,6 +9,7 @@ pub use load::{data_dir, default_config_paths, ONNX_IMAGE_FILE, ONNX_TEXT_FILE};
 pub use render::{render, write_atomic};
 pub use schema::*;
 use std::path::PathBuf;
+pub use validate::valid_model_name;
 
 pub const DEFAULT_YAML_PATH: &str = "/etc/hailo/hailo-clip.yaml";
 pub const APP_DIR: &str = "hailo-clip";

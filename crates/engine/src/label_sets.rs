@@ -158,17 +158,9 @@ impl LabelSets {
     }
 }
 
-/// Names are path parts and URL segments: 1-64 of `[A-Za-z0-9._-]`, starting with a letter or
-/// digit.
+/// Label-set names are file names and URL segments, as model names are.
 pub fn valid_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    config::valid_model_name(name)
 }
 
 fn b64(v: &[f32]) -> String {

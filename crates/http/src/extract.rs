@@ -58,7 +58,11 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
     }
 }
 
-/// Parses `bytes` with every [`List`] capped at `cap` items.
+/// Parses `bytes` with every [`List`] capped at `cap` items (public for the fuzz targets).
+pub fn parse_capped<T: DeserializeOwned>(bytes: &[u8], cap: usize) -> Result<T, ApiError> {
+    parse(bytes, cap)
+}
+
 fn parse<T: DeserializeOwned>(bytes: &[u8], cap: usize) -> Result<T, ApiError> {
     struct Reset(usize);
     impl Drop for Reset {
