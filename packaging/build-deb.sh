@@ -58,13 +58,22 @@ if [ "$triple" != "$host_triple" ]; then
 fi
 
 if [ -z "$bin" ]; then
-  rustup target list --installed 2>/dev/null | grep -qx "$triple" || rustup target add "$triple" >&2
+  if [ "$triple" != "$host_triple" ] && ! rustup target list --installed 2>/dev/null | grep -qx "$triple"; then
+    rustup target add "$triple" >&2
+  fi
   features=()
   [ "$flavor" = hailo ] && features=(--features hailo)
-  (cd "$repo" && cargo build --locked --profile "$profile" --target "$triple" --bin hailo-clip "${features[@]}" >&2)
+  # The host's own target builds into target/<profile>, where `cargo test` already built it.
+  target=()
+  sub=
+  if [ "$triple" != "$host_triple" ]; then
+    target=(--target "$triple")
+    sub=$triple/
+  fi
+  (cd "$repo" && cargo build --locked --profile "$profile" "${target[@]}" --bin hailo-clip "${features[@]}" >&2)
   dir=$profile
   [ "$profile" = dev ] && dir=debug
-  bin=${CARGO_TARGET_DIR:-$repo/target}/$triple/$dir/hailo-clip
+  bin=${CARGO_TARGET_DIR:-$repo/target}/$sub$dir/hailo-clip
 fi
 [ -x "$bin" ] || { echo "no binary at $bin" >&2; exit 1; }
 
