@@ -16,6 +16,8 @@ stty -F "$results" raw -echo 2>/dev/null
 export DEBIAN_FRONTEND=noninteractive
 
 out() { printf '%s\n' "$*" >"$results"; }
+phase() { out "# [$((SECONDS - t0))s] $*"; }
+t0=$SECONDS
 check() { # check NAME RC DETAIL
   if [ "$2" = 0 ]; then out "PASS $1${3:+ ($3)}"; else out "FAIL $1${3:+ ($3)}"; fi
 }
@@ -69,6 +71,7 @@ mock_yaml() { # mock_yaml [EXTRA YAML LINES...]
 out "# guest: $(. /etc/os-release && echo "$PRETTY_NAME"), $(uname -r), $(systemctl --version | head -n1)"
 
 # --- install.sh refuses bad input before anything is installed
+phase "install.sh refuses bad input"
 expect_fail "install.sh as a normal user" "must run as root" setpriv --reuid=65534 --regid=65534 --clear-groups bash $d/install.sh $v1
 printf 'ID=fedora\nPRETTY_NAME="Fedora Linux 41"\n' >/tmp/os-release
 expect_fail "install.sh on a non-Debian OS" "is for Debian and Raspberry Pi OS" env HAILO_CLIP_OS_RELEASE=/tmp/os-release bash $d/install.sh $v1
@@ -81,6 +84,7 @@ groupadd --system hailo
 mknod -m 0660 /dev/hailo0 c 1 3 && chgrp hailo /dev/hailo0
 
 # --- apt install with the user's config already in place
+phase "apt install"
 mkdir -p /etc/hailo
 mock_yaml
 apt_install "$v1"
@@ -121,8 +125,10 @@ check "rendered config readable (0644)" $?
 check "loopback host: localhost-only IP filter kept" $? "IPAddressDeny=$(show IPAddressDeny)"
 
 # --- the YAML edited, a drop-in added; reinstall the same version
+phase "reinstall the same version"
 sed -i 's/^backend: {type: mock}$/backend: {type: mock}\nclip: {prompt_template: "a picture of a {}."}/' "$yaml"
-install -D -m 0644 /usr/share/doc/hailo-clip/examples/override.conf.example /etc/systemd/system/hailo-clip.service.d/override.conf
+# The guest's dpkg skips /usr/share/doc (a smaller rootfs), so the example comes from the repository.
+install -D -m 0644 $d/override.conf.example /etc/systemd/system/hailo-clip.service.d/override.conf
 pid=$(show MainPID)
 apt_install --reinstall "$v1"
 check "apt install --reinstall (same version)" $?
@@ -133,6 +139,7 @@ check "edit kept after reinstall and applied (restarted)" $? "MainPID $pid -> $(
 check "drop-in example applied (MemoryMax=2G CPUQuota=300%)" $? "MemoryMax=$(show MemoryMax) CPUQuotaPerSecUSec=$(show CPUQuotaPerSecUSec)"
 
 # --- upgrade to a newer version
+phase "upgrade"
 pid=$(show MainPID)
 apt_install "$v2"
 check "apt install newer 0.1.1-1" $? "$(dpkg-query -W -f='${Version}' hailo-clip)"
@@ -145,6 +152,7 @@ check "drop-in kept across upgrade" $? "MemoryMax=$(show MemoryMax)"
 rm -rf /etc/systemd/system/hailo-clip.service.d/override.conf
 
 # --- install.sh on the installed system: an edit is applied, the second run changes nothing
+phase "install.sh twice"
 sed -i 's/host: 127.0.0.1/host: 0.0.0.0/' "$yaml"
 bash $d/install.sh $v2 >/tmp/run1.log 2>&1
 rc=$?
@@ -161,6 +169,7 @@ check "install.sh second run: no change" $? "exit $rc: $(tail -n 1 /tmp/run2.log
 [ "$rc" = 0 ] || diag cat /tmp/run2.log
 
 # --- bad input with a working install: each refused, the running service untouched
+phase "install.sh bad input, install running"
 cp "$yaml" /tmp/good.yaml
 cp "$json" /tmp/good.json
 pid=$(show MainPID)
@@ -195,6 +204,7 @@ grep -q '^install.sh: no change:' /tmp/run3.log && [ "$(show MainPID)" = "$pid" 
 check "install.sh after the refused runs: still no change" $? "$(tail -n 1 /tmp/run3.log)"
 
 # --- purge removes what the package created
+phase "apt purge"
 apt-get purge -y -q hailo-clip >/tmp/apt.log 2>&1
 check "apt purge hailo-clip" $?
 left=()
@@ -214,6 +224,7 @@ healthy && left+=("something still answers on :5000")
 check "purge: unit, user, group, rendered config, state gone" $? "left: ${left[*]:-nothing}"
 
 # --- install.sh from nothing (the user's config written first), then again
+phase "install.sh on a clean system"
 mkdir -p /etc/hailo
 mock_yaml
 bash $d/install.sh $v2 >/tmp/run4.log 2>&1
@@ -228,4 +239,5 @@ apt-get purge -y -q hailo-clip >/dev/null 2>&1
 ! getent passwd hailo-clip >/dev/null && [ ! -e "$json" ]
 check "purge after install.sh" $?
 
+phase "done"
 out DONE
