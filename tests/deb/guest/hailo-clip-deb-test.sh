@@ -231,10 +231,11 @@ bash $d/install.sh $v2 >/tmp/run4.log 2>&1
 rc=$?
 [ "$rc" = 0 ] && grep -q 'installed hailo-clip 0.1.1-1' /tmp/run4.log && active_and_healthy && grep -q '# the user' "$yaml"
 check "install.sh on a clean system: installed, healthy, config kept" $? "exit $rc: $(tail -n 1 /tmp/run4.log)"
-[ "$rc" = 0 ] || diag cat /tmp/run4.log
+diag cat /tmp/run4.log
 bash $d/install.sh $v2 >/tmp/run5.log 2>&1
 grep -q '^install.sh: no change:' /tmp/run5.log
 check "install.sh second run on it: no change" $? "$(tail -n 1 /tmp/run5.log)"
+diag cat /tmp/run5.log
 apt-get purge -y -q hailo-clip >/dev/null 2>&1
 ! getent passwd hailo-clip >/dev/null && [ ! -e "$json" ]
 check "purge after install.sh" $?
