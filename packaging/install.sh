@@ -103,8 +103,15 @@ doctor_out=$(XDG_DATA_HOME=/var/lib "$newbin" doctor --config "$tmp/new.json" 2>
 fatal=$(grep -E '^FAIL (device node|kernel module|device|libhailort|firmware|onnxruntime):' <<<"$doctor_out" || true)
 if [ -n "$fatal" ]; then
   echo "$doctor_out" >&2
-  die "hailo-clip doctor: $(head -n 1 <<<"$fatal" | sed 's/ -> fix:.*//')" \
-    "$(grep -o ' -> fix: .*' <<<"$fatal" | head -n 1 | sed 's/ -> fix: //')"
+  first=$(head -n 1 <<<"$fatal")
+  fix=$(grep -o ' -> fix: .*' <<<"$first" | sed 's/ -> fix: //')
+  # Raspberry Pi OS's packages for doctor's generic advice.
+  case $first in
+  "FAIL libhailort:"*) fix="sudo apt install --reinstall h10-hailort h10-hailort-pcie-driver (library and driver of one release), then reboot${fix:+ (doctor: $fix)}" ;;
+  "FAIL firmware:"*) fix="sudo apt install --reinstall h10-hailort-pcie-driver (driver and firmware of libhailort's release), then power the Pi off and on${fix:+ (doctor: $fix)}" ;;
+  "FAIL kernel module:"* | "FAIL device node:"*) fix="sudo apt install dkms hailo-h10-all, then reboot${fix:+ (doctor: $fix)}" ;;
+  esac
+  die "hailo-clip doctor: ${first%% -> fix:*}" "${fix:-see the doctor report above}"
 fi
 
 # The port: free, or held by the running hailo-clip.service.
