@@ -80,7 +80,7 @@ if grep -q 'h10-hailort' <<<"$depends"; then
   have=${status#*|}
   dpkg --compare-versions "$have" ge "$want" && dpkg --compare-versions "$have" lt "$(awk -F. '{print $1"."$2"."$3+1}' <<<"$want")~" ||
     die "h10-hailort is $have but this hailo-clip was built against libhailort $want (library, driver, firmware and HEFs must be one version)" \
-      "sudo apt install h10-hailort=$want\\* h10-hailort-pcie-driver=$want\\*, then reboot; or build hailo-clip against $have (HAILORT_VERSION=$have packaging/build-deb.sh --flavor hailo)"
+      "sudo apt install h10-hailort=$want h10-hailort-pcie-driver=$want (the exact version strings: apt policy h10-hailort), then reboot; or build hailo-clip against $have (HAILORT_VERSION=${have%%-*} packaging/build-deb.sh --flavor hailo)"
 fi
 
 # --- the new binary and the config it will run with, checked before anything changes

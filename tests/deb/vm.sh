@@ -76,15 +76,17 @@ dpkg-deb -R "$debs/hailo-clip_0.1.0-1_amd64.deb" "$work/v2"
 sed -i 's/^Version: .*/Version: 0.1.1-1/' "$work/v2/DEBIAN/control"
 dpkg-deb --root-owner-group -Znone -b "$work/v2" "$debs/hailo-clip_0.1.1-1_amd64.deb" >/dev/null
 rm -rf "$work/v2"
-fake() { # fake FILE ARCH DEPENDS: a control-only hailo-clip package
+fake() { # fake FILE PACKAGE VERSION ARCH DEPENDS: a control-only package
   mkdir -p "$work/fake/DEBIAN"
-  printf 'Package: hailo-clip\nVersion: 0.1.0-1\nArchitecture: %s\nMaintainer: test <t@localhost>\nDepends: %s\nDescription: refused by install.sh\n' \
-    "$2" "$3" >"$work/fake/DEBIAN/control"
+  printf 'Package: %s\nVersion: %s\nArchitecture: %s\nMaintainer: test <t@localhost>\nDepends: %s\nDescription: for install.sh tests\n' \
+    "$2" "$3" "$4" "$5" >"$work/fake/DEBIAN/control"
   dpkg-deb --root-owner-group -b "$work/fake" "$debs/$1" >/dev/null
   rm -rf "$work/fake"
 }
-fake hailo-clip_0.1.0-1_arm64.deb arm64 "libc6"
-fake hailo-clip-hailo_0.1.0-1_amd64.deb amd64 "libc6, h10-hailort (>= 5.1.1), h10-hailort (<< 5.1.2~)"
+fake hailo-clip_0.1.0-1_arm64.deb hailo-clip 0.1.0-1 arm64 "libc6"
+fake hailo-clip-hailo_0.1.0-1_amd64.deb hailo-clip 0.1.0-1 amd64 "libc6, h10-hailort (>= 5.1.1), h10-hailort (<< 5.1.2~)"
+# Stands in for Raspberry Pi's HailoRT package at a version the hailo build was not linked against.
+fake h10-hailort_5.2.0-1_amd64.deb h10-hailort 5.2.0-1 amd64 "libc6"
 
 phase "Debian $suite root filesystem (cache: $cache)"
 tarball=$(bash "$repo/tests/vm/rootfs.sh" "$suite" "$cache")

@@ -77,6 +77,11 @@ printf 'ID=fedora\nPRETTY_NAME="Fedora Linux 41"\n' >/tmp/os-release
 expect_fail "install.sh on a non-Debian OS" "is for Debian and Raspberry Pi OS" env HAILO_CLIP_OS_RELEASE=/tmp/os-release bash $d/install.sh $v1
 expect_fail "install.sh with an arm64 package on amd64" "built for arm64, this system is amd64" bash $d/install.sh $d/hailo-clip_0.1.0-1_arm64.deb
 expect_fail "install.sh, hailo build without the Hailo packages" "sudo apt install dkms hailo-h10-all" bash $d/install.sh $d/hailo-clip-hailo_0.1.0-1_amd64.deb
+dpkg -i $d/h10-hailort_5.2.0-1_amd64.deb >/dev/null 2>&1
+expect_fail "install.sh, hailo build with another HailoRT version" "h10-hailort is 5.2.0-1 but this hailo-clip was built against libhailort 5.1.1" bash $d/install.sh $d/hailo-clip-hailo_0.1.0-1_amd64.deb
+grep -q 'sudo apt install h10-hailort=5.1.1' /tmp/cmd.log
+check "version mismatch names the fix" $? "$(grep 'fix:' /tmp/cmd.log | head -n 1)"
+dpkg --purge h10-hailort >/dev/null 2>&1
 check "nothing installed by the refused runs" "$(dpkg-query -W hailo-clip >/dev/null 2>&1 && echo 1 || echo 0)"
 
 # --- a device node owned by a group, as the Hailo udev rule would make it
