@@ -48,6 +48,9 @@ if [ -f tests/nix/hailo-check.sh ]; then
   bash tests/nix/hailo-check.sh
 fi
 
+step "Debian package: units vs the NixOS module, systemd-analyze, build-deb.sh (tests/deb/check.sh; with HAILO_CLIP_VM_TEST=1 also the trixie guest)"
+bash tests/deb/check.sh
+
 if [ "${HAILO_CLIP_FUZZ_SECS:-0}" != 0 ]; then
   step "fuzz targets, ${HAILO_CLIP_FUZZ_SECS} s each (docs/fuzzing.md)"
   bash fuzz/run.sh "$HAILO_CLIP_FUZZ_SECS"

@@ -11,7 +11,7 @@
 #
 # Environment:
 #   HAILO_CLIP_VM_CACHE    rootfs cache (default ${XDG_CACHE_HOME:-~/.cache}/hailo-clip-vm)
-#   HAILO_CLIP_VM_SUITE    Debian suite of the guest (default: the host's if Debian, else bookworm);
+#   HAILO_CLIP_VM_SUITE    Debian suite of the guest (default trixie, or the host's if a newer Debian);
 #                          the host-built binary needs a guest glibc at least as new as the host's
 #   HAILO_CLIP_VM_TIMEOUT  seconds the guest may run (default 1200)
 #   HAILO_CLIP_VM_PROFILE  cargo profile of the binary under test (default release; `dev`
@@ -24,9 +24,14 @@ repo=$(cd "$here/../.." && pwd)
 cache=${HAILO_CLIP_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hailo-clip-vm}
 guest_timeout=${HAILO_CLIP_VM_TIMEOUT:-1200}
 if [ -z "${HAILO_CLIP_VM_SUITE:-}" ]; then
-  HAILO_CLIP_VM_SUITE=bookworm
+  # trixie (Raspberry Pi OS's base, and the suite of tests/deb/vm.sh, so both share one cached
+  # rootfs), unless the host is a newer Debian: the guest's glibc must be at least the host's.
+  HAILO_CLIP_VM_SUITE=trixie
   if [ -r /etc/os-release ] && (. /etc/os-release && [ "${ID:-}" = debian ] && [ -n "${VERSION_CODENAME:-}" ]); then
-    HAILO_CLIP_VM_SUITE=$(. /etc/os-release && echo "$VERSION_CODENAME")
+    case $(. /etc/os-release && echo "$VERSION_CODENAME") in
+    buster | bullseye | bookworm | trixie) ;;
+    *) HAILO_CLIP_VM_SUITE=$(. /etc/os-release && echo "$VERSION_CODENAME") ;;
+    esac
   fi
 fi
 suite=$HAILO_CLIP_VM_SUITE
