@@ -86,6 +86,12 @@ pub async fn serve_models(
     };
     let app = crate::router(state);
     let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() && settings.server.api_key_file.is_none() {
+        tracing::warn!(
+            %addr,
+            "serving the network without an API key: anyone who can reach this address can use the service (set server.api_key_file; docs/hardening.md)"
+        );
+    }
     let tls = match &settings.server.tls {
         Some(t) => {
             let (acceptor, certs) = crate::tls::acceptor(t)?;
