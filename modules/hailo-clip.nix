@@ -13,6 +13,7 @@ let
     mkOption
     mkPackageOption
     optional
+    optionals
     optionalAttrs
     types
     ;
@@ -31,7 +32,14 @@ let
   configEtcPath = "xdg/hailo-clip/hailo-clip.json";
 
   # systemd does not expand %d inside the JSON, so the credential's final path is spelled out.
-  apiKeyCredentialPath = "/run/credentials/hailo-clip.service/api-key";
+  credentialDir = "/run/credentials/hailo-clip.service";
+  credentials =
+    optional (cfg.apiKeyFile != null) "api-key:${cfg.apiKeyFile}"
+    ++ optionals (cfg.tls.certFile != null) [
+      "tls-cert:${cfg.tls.certFile}"
+      "tls-key:${cfg.tls.keyFile}"
+    ];
+  apiKeyCredentialPath = "${credentialDir}/api-key";
 
   backendType = cfg.settings.backend.type;
   usesHailo = backendType == "hailo";
@@ -160,6 +168,30 @@ in
       };
     };
 
+    allowUnauthenticated = mkOption {
+      type = types.bool;
+      default = false;
+      description = ''
+        Serve a non-loopback address without an API key. Off by default: anyone on the network
+        could then use the NPU.
+      '';
+    };
+
+    tls = {
+      certFile = mkOption {
+        type = types.nullOr (types.strMatching "/.+");
+        default = null;
+        example = "/var/lib/acme/clip.example.org/fullchain.pem";
+        description = "PEM certificate chain for HTTPS (passed as a credential; re-read on change after a restart of the credential copy, i.e. `systemctl restart hailo-clip`).";
+      };
+      keyFile = mkOption {
+        type = types.nullOr (types.strMatching "/.+");
+        default = null;
+        example = "/var/lib/acme/clip.example.org/key.pem";
+        description = "PEM private key for HTTPS (passed as a credential, so it may be root-only).";
+      };
+    };
+
     apiKeyFile = mkOption {
       type = types.nullOr (types.strMatching "/.+");
       default = null;
@@ -174,6 +206,14 @@ in
 
   config = mkIf cfg.enable {
     assertions = [
+      {
+        assertion = loopbackOnly || cfg.apiKeyFile != null || cfg.allowUnauthenticated;
+        message = ''
+          services.hailo-clip: settings.server.host = "${host}" serves the network without an API
+          key. Set apiKeyFile (every route but /health then needs the key), or set
+          allowUnauthenticated = true to serve the LAN openly on purpose.
+        '';
+      }
       {
         assertion = usesHailo -> (config.hardware.hailo.enable or false);
         message = ''
@@ -191,6 +231,10 @@ in
         message = "services.hailo-clip: openFirewall is set but settings.server.host = \"${host}\" only listens on loopback; set host to \"0.0.0.0\" or \"::\".";
       }
       {
+        assertion = (cfg.tls.certFile == null) == (cfg.tls.keyFile == null);
+        message = "services.hailo-clip: set both tls.certFile and tls.keyFile, or neither.";
+      }
+      {
         assertion = cfg.apiKeyFile == null || !(lib.hasPrefix builtins.storeDir cfg.apiKeyFile);
         message = "services.hailo-clip: apiKeyFile points into the Nix store, which is world-readable; use a path outside it (e.g. from sops-nix/agenix).";
       }
@@ -199,6 +243,10 @@ in
     services.hailo-clip.settings.server.api_key_file = mkIf (
       cfg.apiKeyFile != null
     ) apiKeyCredentialPath;
+    services.hailo-clip.settings.server.tls = mkIf (cfg.tls.certFile != null) {
+      cert_file = "${credentialDir}/tls-cert";
+      key_file = "${credentialDir}/tls-key";
+    };
 
     users.users.hailo-clip = {
       isSystemUser = true;
@@ -233,6 +281,9 @@ in
         StateDirectory = "hailo-clip";
         StateDirectoryMode = "0700";
         WorkingDirectory = "/var/lib/hailo-clip";
+
+        # Each client connection is a descriptor; the service raises its soft limit to this.
+        LimitNOFILE = 65536;
 
         # Model load and warm-up on the NPU take a while on first start.
         TimeoutStartSec = 120;
@@ -288,7 +339,7 @@ in
         IPAddressAllow = "localhost";
         IPAddressDeny = "any";
       }
-      // optionalAttrs (cfg.apiKeyFile != null) { LoadCredential = [ "api-key:${cfg.apiKeyFile}" ]; }
+      // optionalAttrs (credentials != [ ]) { LoadCredential = credentials; }
       // optionalAttrs (cfg.memoryMax != null) { MemoryMax = cfg.memoryMax; }
       // optionalAttrs (cfg.cpuQuota != null) { CPUQuota = cfg.cpuQuota; };
     };

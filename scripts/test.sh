@@ -32,6 +32,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --locked
 
+step "abuse suite: hostile clients against the real server (tests/abuse/run.py)"
+if [ ! -x .cache/abuse-venv/bin/python ] || ! .cache/abuse-venv/bin/python -c 'import PIL' 2>/dev/null; then
+  python3 -m venv .cache/abuse-venv
+  .cache/abuse-venv/bin/pip install -q -r tests/abuse/requirements.txt
+fi
+.cache/abuse-venv/bin/python tests/abuse/run.py target/debug/hailo-clip
 step "contract tests against the live mock server (tests/contract/run.sh)"
 cargo build --locked --quiet
 bash tests/contract/run.sh target/debug/hailo-clip

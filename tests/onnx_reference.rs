@@ -144,6 +144,7 @@ fn our_preprocessing_matches_torch_within_tolerance() {
                 size: (64, 64),
                 mode,
                 max_pixels: 40_000_000,
+                max_decoded_bytes: 128 << 20,
             };
             let prepared = pre.prepare(&bytes).unwrap();
             let refs = &img["preprocess"][key];
@@ -628,6 +629,7 @@ fn full_size_export_matches_torch() {
                 size: info.image_size,
                 mode,
                 max_pixels: 40_000_000,
+                max_decoded_bytes: 128 << 20,
             };
             let got = b
                 .encode_images(&[pre.prepare(&bytes).unwrap()])

@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
             ResizeMode::CenterCrop
         },
         max_pixels: 4_000_000,
+        max_decoded_bytes: 64 << 20,
     };
     if let Ok(p) = pre.prepare(bytes) {
         assert_eq!(p.rgb.len(), 32 * 32 * 3);

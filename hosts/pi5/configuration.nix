@@ -39,9 +39,26 @@ in
   # The only unfree package in the image; see nix/hailo-firmware.nix for the licence.
   nixpkgs.config.allowUnfreePredicate = pkg: lib.getName pkg == "hailo10h-firmware";
 
+  # The LAN is served with an API key, made on first boot: `sudo cat /var/lib/hailo-clip-key/api-key`
+  # over SSH, then send `Authorization: Bearer <key>` (docs/deploy-pi5.md).
+  systemd.services.hailo-clip-api-key = {
+    description = "Create the hailo-clip API key on first boot";
+    wantedBy = [ "hailo-clip.service" ];
+    before = [ "hailo-clip.service" ];
+    unitConfig.ConditionPathExists = "!/var/lib/hailo-clip-key/api-key";
+    serviceConfig = {
+      Type = "oneshot";
+      UMask = "0077";
+      StateDirectory = "hailo-clip-key";
+      StateDirectoryMode = "0700";
+    };
+    script = "head -c 32 /dev/urandom | base64 | tr -d '/+=' > /var/lib/hailo-clip-key/api-key";
+  };
+
   services.hailo-clip = {
     enable = true;
     openFirewall = true;
+    apiKeyFile = "/var/lib/hailo-clip-key/api-key";
     settings = {
       server.host = "0.0.0.0";
       backend = {

@@ -340,6 +340,7 @@ in
     let
       e = mockWith {
         openFirewall = true;
+        allowUnauthenticated = true;
         settings.server = {
           host = "0.0.0.0";
           port = 8080;
@@ -400,6 +401,65 @@ in
 
   unknownBackendIsATypeError = {
     expr = h.throws (h.eval (enabled { backend.type = "cuda"; } { })).config.services.hailo-clip.settings;
+    expected = true;
+  };
+
+  lanWithoutKeyFails = {
+    expr = anyContains "without an API" (
+      h.failedAssertions (mockWith { settings.server.host = "0.0.0.0"; })
+    );
+    expected = true;
+  };
+
+  lanWithKeyOrOptIn = {
+    expr = map h.failedAssertions [
+      (mockWith {
+        apiKeyFile = "/run/secrets/k";
+        settings.server.host = "0.0.0.0";
+      })
+      (mockWith {
+        allowUnauthenticated = true;
+        settings.server.host = "0.0.0.0";
+      })
+    ];
+    expected = [
+      [ ]
+      [ ]
+    ];
+  };
+
+  tlsFilesBecomeCredentials =
+    let
+      e = mockWith {
+        tls = {
+          certFile = "/var/lib/acme/x/fullchain.pem";
+          keyFile = "/var/lib/acme/x/key.pem";
+        };
+      };
+    in
+    {
+      expr = {
+        credential = (sc e).LoadCredential;
+        tls = e.config.services.hailo-clip.settings.server.tls;
+        files = (sc e).LimitNOFILE;
+      };
+      expected = {
+        credential = [
+          "tls-cert:/var/lib/acme/x/fullchain.pem"
+          "tls-key:/var/lib/acme/x/key.pem"
+        ];
+        tls = {
+          cert_file = "/run/credentials/hailo-clip.service/tls-cert";
+          key_file = "/run/credentials/hailo-clip.service/tls-key";
+        };
+        files = 65536;
+      };
+    };
+
+  tlsNeedsBothFiles = {
+    expr = anyContains "tls.certFile and tls.keyFile" (
+      h.failedAssertions (mockWith { tls.certFile = "/x/cert.pem"; })
+    );
     expected = true;
   };
 

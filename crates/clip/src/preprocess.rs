@@ -107,6 +107,9 @@ pub struct Preprocessor {
     pub size: (u32, u32),
     pub mode: ResizeMode,
     pub max_pixels: u64,
+    /// Bytes the decoded image may take (pixels x channels x bytes per sample): a 16-bit or
+    /// float image costs several times an 8-bit one of the same size.
+    pub max_decoded_bytes: u64,
 }
 
 impl Preprocessor {
@@ -117,10 +120,16 @@ impl Preprocessor {
 
     pub fn decode(&self, bytes: &[u8]) -> Result<DynamicImage, PreprocessError> {
         let format = supported_format(bytes)?;
-        let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+        let bytes = if format == ImageFormat::Png {
+            crate::png_chunks::without_compressed_ancillary(bytes)
+        } else {
+            std::borrow::Cow::Borrowed(bytes)
+        };
+        let mut reader = ImageReader::with_format(Cursor::new(&bytes[..]), format);
         let mut limits = image::Limits::default();
-        // Belt and braces: the header check below refuses bombs; this caps any decoder's buffers.
-        limits.max_alloc = Some(self.max_pixels.saturating_mul(16).max(64 << 20));
+        // Belt and braces: the header checks below refuse bombs; this caps any decoder's own
+        // buffers (a PNG's compressed ICC profile, say) at the same budget.
+        limits.max_alloc = Some(self.max_decoded_bytes);
         reader.limits(limits);
         let mut decoder = reader.into_decoder().map_err(image_error)?;
         let (w, h) = decoder.dimensions();
@@ -134,8 +143,21 @@ impl Preprocessor {
         if pixels == 0 {
             return Err(PreprocessError::InvalidImage("image has no pixels".into()));
         }
+        let decoded = decoder.total_bytes();
+        if decoded > self.max_decoded_bytes {
+            return Err(PreprocessError::ImageTooLarge(format!(
+                "image is {w}x{h} {:?} = {decoded} bytes decoded; the limit is {} (limits.max_decoded_bytes)",
+                decoder.color_type(),
+                self.max_decoded_bytes
+            )));
+        }
         let orientation = decoder.orientation().map_err(image_error)?;
-        let mut img = DynamicImage::from_decoder(decoder).map_err(image_error)?;
+        let img = DynamicImage::from_decoder(decoder).map_err(image_error)?;
+        // To 8-bit RGB before turning: the rotation then copies the smallest form of the image.
+        let mut img = match img {
+            DynamicImage::ImageRgb8(_) => img,
+            other => DynamicImage::ImageRgb8(other.into_rgb8()),
+        };
         img.apply_orientation(orientation);
         Ok(img)
     }
@@ -228,6 +250,7 @@ mod tests {
             size: (32, 32),
             mode,
             max_pixels: 1_000_000,
+            max_decoded_bytes: 64 << 20,
         }
     }
 
@@ -267,6 +290,28 @@ mod tests {
             p.prepare(&png(20, 20)),
             Err(PreprocessError::ImageTooLarge(_))
         ));
+    }
+
+    #[test]
+    fn refuses_deep_images_by_decoded_bytes() {
+        // 16-bit RGBA: 8 bytes a pixel, so 100x100 needs 80,000 bytes.
+        let img = DynamicImage::ImageRgba16(image::ImageBuffer::new(100, 100));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Png).unwrap();
+        let p = Preprocessor {
+            max_decoded_bytes: 79_999,
+            ..pre(ResizeMode::Squash)
+        };
+        let err = p.prepare(out.get_ref()).unwrap_err();
+        assert!(
+            matches!(&err, PreprocessError::ImageTooLarge(m) if m.contains("limits.max_decoded_bytes")),
+            "{err}"
+        );
+        let p = Preprocessor {
+            max_decoded_bytes: 80_000,
+            ..pre(ResizeMode::Squash)
+        };
+        assert!(p.prepare(out.get_ref()).is_ok());
     }
 
     #[test]

@@ -32,7 +32,8 @@ impl ClipTokenizer {
     pub fn tokenize_counted(&self, text: &str) -> (TokenIds, usize) {
         let mut tokens: Vec<Token> = Vec::with_capacity(CONTEXT_LENGTH);
         tokens.push(self.inner.start_of_text());
-        self.inner.encode(&clean::basic_clean(text), &mut tokens);
+        self.inner
+            .encode(&clean::basic_clean(&usable_prefix(text)), &mut tokens);
         let untruncated = tokens.len() + 1;
         tokens.truncate(CONTEXT_LENGTH - 1);
         tokens.push(self.inner.end_of_text());
@@ -42,6 +43,33 @@ impl ClipTokenizer {
         }
         (ids, untruncated)
     }
+}
+
+/// Longest word kept: BPE's cost grows with the square of a word's length (a one-million-letter
+/// word took 10 s), and no real word comes near this.
+const WORD_BYTES: usize = 4096;
+
+/// The part of `text` that 77 tokens can use: every word gives at least one token, so words past
+/// the first few dozen are cut before any cleaning or BPE (twice the context, since cleaning can
+/// drop a word that is all control characters), and each word to [`WORD_BYTES`]. Texts whose
+/// words are shorter than that tokenize exactly as open_clip does.
+fn usable_prefix(text: &str) -> std::borrow::Cow<'_, str> {
+    const WORDS: usize = 2 * CONTEXT_LENGTH;
+    let mut words = text.split_whitespace();
+    let short = words.by_ref().take(WORDS).all(|w| w.len() <= WORD_BYTES);
+    if short && words.next().is_none() {
+        return text.into();
+    }
+    let mut out = String::new();
+    for w in text.split_whitespace().take(WORDS) {
+        let mut end = w.len().min(WORD_BYTES);
+        while !w.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push_str(&w[..end]);
+        out.push(' ');
+    }
+    out.into()
 }
 
 /// Position of the end-of-text token: CLIP pools the text transformer output there.
@@ -65,6 +93,22 @@ mod tests {
         assert_eq!(&ids[..8], &[49406, 320, 1125, 539, 320, 2368, 269, 49407]);
         assert!(ids[8..].iter().all(|&x| x == 0));
         assert_eq!(eot_index(&ids), 7);
+    }
+
+    #[test]
+    fn huge_inputs_cost_what_77_tokens_need() {
+        let t = ClipTokenizer::new();
+        // A one-million-letter word and a million words: both cut before BPE.
+        let word = format!("a photo of {}", "a".repeat(1_000_000));
+        let ids = t.tokenize(&word);
+        assert_eq!(ids[CONTEXT_LENGTH - 1], 49407);
+        let many = "cat ".repeat(1_000_000);
+        assert_eq!(t.tokenize(&many), t.tokenize(&"cat ".repeat(200)));
+        // Short texts are untouched.
+        assert!(matches!(
+            usable_prefix("a photo of a cat."),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -83,6 +83,21 @@ pub struct ServerSettings {
     pub shutdown_grace_secs: u64,
     /// The page to try the service at `/` and the API reference at `/docs`.
     pub web_ui: bool,
+    /// `Host` names accepted besides IP literals, `localhost` and this machine's own host name
+    /// (a browser on the LAN cannot then be turned against the service by DNS rebinding).
+    /// `["*"]` accepts any.
+    pub allowed_hosts: Vec<String>,
+    /// Serve HTTPS from these PEM files (re-read when they change).
+    pub tls: Option<TlsSettings>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// Certificate chain, PEM.
+    pub cert_file: PathBuf,
+    /// Private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
 }
 
 impl Default for ServerSettings {
@@ -94,6 +109,8 @@ impl Default for ServerSettings {
             api_key_file: None,
             shutdown_grace_secs: 30,
             web_ui: true,
+            allowed_hosts: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -262,6 +279,33 @@ pub struct LimitSettings {
     pub max_templates: usize,
     pub max_batch_images: usize,
     pub max_batch_texts: usize,
+    /// Characters per template (before the label goes in).
+    pub max_template_chars: usize,
+    /// `{}` slots per template.
+    pub max_template_slots: usize,
+    /// Prompts one request may need embedded: (labels + negatives) x templates.
+    pub max_prompts: usize,
+    /// Bytes an image may take once decoded (width x height x channels x bytes per sample).
+    pub max_decoded_bytes: u64,
+    /// Requests on the API routes being read or worked on at once; beyond, 429 before the
+    /// body is read.
+    pub max_in_flight: usize,
+    /// Request body bytes being received or held at once (by Content-Length; a body without
+    /// one counts as `max_body_bytes`); beyond, 429 before the body is read.
+    pub max_body_bytes_in_flight: u64,
+    /// Open client connections; beyond, new ones are closed at once.
+    pub max_connections: usize,
+    /// Time for a request's headers, and for the next request on an idle kept-alive connection.
+    pub header_timeout_secs: u64,
+    /// Time for a whole request body, and the longest pause between two parts of it (408).
+    pub body_timeout_secs: u64,
+    pub body_idle_secs: u64,
+    /// Time for the whole request, from its headers to the answer (503 `timeout`).
+    pub request_timeout_secs: u64,
+    /// Requests per second per client address on the API routes (token bucket); 0: no limit.
+    pub client_requests_per_second: f64,
+    /// Requests a client may send at once above its rate.
+    pub client_burst: u32,
 }
 
 impl Default for LimitSettings {
@@ -276,6 +320,21 @@ impl Default for LimitSettings {
             max_templates: 32,
             max_batch_images: 32,
             max_batch_texts: 256,
+            max_template_chars: 300,
+            max_template_slots: 4,
+            // ImageNet's 1,000 classes with CLIP's 7-template ensemble fit.
+            max_prompts: 8192,
+            // A 40 MP RGB photo; 16-bit and float images are refused earlier at their size.
+            max_decoded_bytes: 128 << 20,
+            max_in_flight: 64,
+            max_body_bytes_in_flight: 256 << 20,
+            max_connections: 2048,
+            header_timeout_secs: 10,
+            body_timeout_secs: 60,
+            body_idle_secs: 10,
+            request_timeout_secs: 300,
+            client_requests_per_second: 0.0,
+            client_burst: 64,
         }
     }
 }

@@ -147,9 +147,41 @@ impl Settings {
             ("max_templates", l.max_templates as u64),
             ("max_batch_images", l.max_batch_images as u64),
             ("max_batch_texts", l.max_batch_texts as u64),
+            ("max_template_chars", l.max_template_chars as u64),
+            ("max_template_slots", l.max_template_slots as u64),
+            ("max_prompts", l.max_prompts as u64),
+            ("max_decoded_bytes", l.max_decoded_bytes),
+            ("max_in_flight", l.max_in_flight as u64),
+            ("max_body_bytes_in_flight", l.max_body_bytes_in_flight),
+            ("max_connections", l.max_connections as u64),
+            ("header_timeout_secs", l.header_timeout_secs),
+            ("body_timeout_secs", l.body_timeout_secs),
+            ("body_idle_secs", l.body_idle_secs),
+            ("request_timeout_secs", l.request_timeout_secs),
+            ("client_burst", l.client_burst as u64),
         ] {
             if v == 0 {
                 return Err(invalid(&format!("limits.{k}"), "must be at least 1"));
+            }
+        }
+        if (l.max_body_bytes as u64) > l.max_body_bytes_in_flight {
+            return Err(invalid(
+                "limits.max_body_bytes_in_flight",
+                "must be at least limits.max_body_bytes (else no large request could be taken)",
+            ));
+        }
+        if !(l.client_requests_per_second.is_finite() && l.client_requests_per_second >= 0.0) {
+            return Err(invalid(
+                "limits.client_requests_per_second",
+                "must be a finite number >= 0 (0: no limit)",
+            ));
+        }
+        for (i, h) in self.server.allowed_hosts.iter().enumerate() {
+            if h.is_empty() || h.contains(['/', ' ', '@']) {
+                return Err(invalid(
+                    &format!("server.allowed_hosts[{i}]"),
+                    format!("{h:?} is not a host name"),
+                ));
             }
         }
         if self.cache.persist && self.cache.flush_secs == 0 {

@@ -12,15 +12,17 @@ pub struct ImagePipeline {
     slots: Arc<Semaphore>,
     mode: ResizeMode,
     max_pixels: u64,
+    max_decoded_bytes: u64,
 }
 
 impl ImagePipeline {
-    pub fn new(mode: ResizeMode, max_pixels: u64) -> Self {
+    pub fn new(mode: ResizeMode, max_pixels: u64, max_decoded_bytes: u64) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             slots: Arc::new(Semaphore::new(cores)),
             mode,
             max_pixels,
+            max_decoded_bytes,
         }
     }
 
@@ -35,32 +37,65 @@ impl ImagePipeline {
             size: info.image_size,
             mode: self.mode,
             max_pixels: self.max_pixels,
+            max_decoded_bytes: self.max_decoded_bytes,
         });
         let n = images.len();
-        let tasks: Vec<_> = images
-            .into_iter()
-            .map(|b64| {
-                let pre = pre.clone();
-                let slots = self.slots.clone();
-                tokio::spawn(async move {
-                    let _slot = slots.acquire_owned().await;
-                    tokio::task::spawn_blocking(move || {
-                        let bytes = decode_base64(&b64)?;
-                        drop(b64);
-                        pre.prepare(&bytes)
-                    })
-                    .await
+        // A JoinSet aborts its tasks when dropped: when the client leaves, the images still
+        // waiting for a decode slot are never decoded.
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, b64) in images.into_iter().enumerate() {
+            let pre = pre.clone();
+            let slots = self.slots.clone();
+            tasks.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                let r = tokio::task::spawn_blocking(move || {
+                    decode_priority();
+                    let bytes = decode_base64(&b64)?;
+                    drop(b64);
+                    pre.prepare(&bytes)
                 })
-            })
-            .collect();
-        let mut out = Vec::with_capacity(n);
-        for (i, t) in tasks.into_iter().enumerate() {
-            let prepared = t
-                .await
-                .and_then(|inner| inner)
-                .map_err(|e| EngineError::Internal(format!("preprocess task: {e}")))?;
-            out.push(prepared.map_err(|e| if n > 1 { e.for_image(i) } else { e })?);
+                .await;
+                (i, r)
+            });
         }
+        let mut out: Vec<Option<PreparedImage>> = (0..n).map(|_| None).collect();
+        let mut first_err: Option<(usize, EngineError)> = None;
+        while let Some(joined) = tasks.join_next().await {
+            let (i, r) =
+                joined.map_err(|e| EngineError::Internal(format!("preprocess task: {e}")))?;
+            match r.map_err(|e| EngineError::Internal(format!("preprocess task: {e}")))? {
+                Ok(p) => out[i] = Some(p),
+                Err(e) => {
+                    let e: EngineError = if n > 1 { e.for_image(i) } else { e }.into();
+                    if first_err.as_ref().is_none_or(|(j, _)| i < *j) {
+                        first_err = Some((i, e));
+                    }
+                }
+            }
+        }
+        if let Some((_, e)) = first_err {
+            return Err(e);
+        }
+        let out: Vec<PreparedImage> = out.into_iter().map(|p| p.expect("every image")).collect();
         Ok(out)
     }
+}
+
+/// Decoding runs below the HTTP workers' priority: under a decode backlog, `/health` and the
+/// answers to finished requests still get a core at once. Linux nice values are per thread and
+/// raising one needs no privilege; a blocking-pool thread keeps it for the other background work
+/// it may do later (tokenizing, cache writes), which is as it should be.
+fn decode_priority() {
+    thread_local! {
+        static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    LOWERED.with(|l| {
+        if !l.replace(true) {
+            // SAFETY: get/setpriority on the calling thread (who = 0) only.
+            unsafe {
+                let current = libc::getpriority(libc::PRIO_PROCESS, 0);
+                libc::setpriority(libc::PRIO_PROCESS, 0, (current + 5).min(19));
+            }
+        }
+    });
 }

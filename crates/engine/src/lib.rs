@@ -155,7 +155,11 @@ impl Engine {
             .then(|| settings.cache_dir().join("label-sets"));
         Arc::new(Engine {
             label_sets: LabelSets::new(identity, sets_dir),
-            images: ImagePipeline::new(settings.clip.resize_mode, settings.limits.max_image_pixels),
+            images: ImagePipeline::new(
+                settings.clip.resize_mode,
+                settings.limits.max_image_pixels,
+                settings.limits.max_decoded_bytes,
+            ),
             cache,
             _flusher: flusher,
             tokenizer: texts::tokenizer(),

@@ -22,6 +22,10 @@ pub fn tokenizer() -> SharedTokenizer {
     t
 }
 
+/// Prompts per device job: a few model batches, so one job holds the device for a fraction
+/// of a second on a Hailo-10H text encoder.
+const TEXT_CHUNK: usize = 32;
+
 pub struct PromptEmbeddings {
     pub value: Vec<Embedding>,
     pub timing: Timing,
@@ -44,28 +48,35 @@ impl Engine {
         }
         let mut timing = Timing::default();
         if !missing.is_empty() {
-            self.model_info().await?;
-            let texts: Vec<String> = missing.iter().map(|&i| prompts[i].clone()).collect();
-            let tokenizer = self.tokenizer.clone();
-            let ids = tokio::task::spawn_blocking(move || {
-                texts.iter().map(|t| tokenizer.tokenize(t)).collect()
-            })
-            .await
-            .map_err(|e| EngineError::Internal(format!("tokenizer task: {e}")))?;
-            let (vecs, t) = self
-                .run(|reply| Job::Texts {
-                    items: ids,
-                    enqueued: Instant::now(),
-                    reply,
+            let info = self.model_info().await?;
+            // Large requests go to the device a chunk at a time: other requests' jobs queue
+            // between the chunks (so a burst of prompts cannot hold the device for minutes), a
+            // client that leaves stops the work at the next chunk (this future is dropped), and
+            // what was done is cached, so a retry after a 429 resumes where it stopped.
+            let chunk = TEXT_CHUNK.max(info.max_text_batch);
+            for part in missing.chunks(chunk) {
+                let texts: Vec<String> = part.iter().map(|&i| prompts[i].clone()).collect();
+                let tokenizer = self.tokenizer.clone();
+                let ids = tokio::task::spawn_blocking(move || {
+                    texts.iter().map(|t| tokenizer.tokenize(t)).collect()
                 })
-                .await?;
-            timing = t;
-            for (&i, v) in missing.iter().zip(vecs) {
-                let e: Embedding = v.into();
-                cache.put(model, &prompts[i], e.clone());
-                for (j, slot) in out.iter_mut().enumerate() {
-                    if slot.is_none() && prompts[j] == prompts[i] {
-                        *slot = Some(e.clone());
+                .await
+                .map_err(|e| EngineError::Internal(format!("tokenizer task: {e}")))?;
+                let (vecs, t) = self
+                    .run(|reply| Job::Texts {
+                        items: ids,
+                        enqueued: Instant::now(),
+                        reply,
+                    })
+                    .await?;
+                timing.inference_ms += t.inference_ms;
+                for (&i, v) in part.iter().zip(vecs) {
+                    let e: Embedding = v.into();
+                    cache.put(model, &prompts[i], e.clone());
+                    for (j, slot) in out.iter_mut().enumerate() {
+                        if slot.is_none() && prompts[j] == prompts[i] {
+                            *slot = Some(e.clone());
+                        }
                     }
                 }
             }

@@ -127,12 +127,41 @@ pub fn classify(
         (None, Some(t)) => vec![t.clone()],
         (None, None) => vec![default_template.to_string()],
     };
-    for t in &templates {
-        if !t.contains("{}") {
+    self::templates(&templates, l)?;
+    let prompts = n.saturating_mul(templates.len());
+    if prompts > l.max_prompts {
+        return Err(invalid(format!(
+            "{n} labels x {} templates = {prompts} prompts; the limit is {} (limits.max_prompts)",
+            templates.len(),
+            l.max_prompts
+        )));
+    }
+    Ok(templates)
+}
+
+/// Each template's cost is bounded before any prompt is built from it: its length and how many
+/// times the label goes in.
+pub fn templates(templates: &[String], l: &LimitSettings) -> Result<(), EngineError> {
+    for t in templates {
+        let chars = t.chars().count();
+        if chars > l.max_template_chars {
+            return Err(invalid(format!(
+                "a template is {chars} characters long; the limit is {} (limits.max_template_chars)",
+                l.max_template_chars
+            )));
+        }
+        let slots = t.matches("{}").count();
+        if slots == 0 {
             return Err(invalid(format!(
                 "template {t:?} must contain {{}} where the label goes"
             )));
         }
+        if slots > l.max_template_slots {
+            return Err(invalid(format!(
+                "a template has {slots} {{}} slots; the limit is {} (limits.max_template_slots)",
+                l.max_template_slots
+            )));
+        }
     }
-    Ok(templates)
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! Request and response bodies.
 
+use crate::extract::List;
 use engine::LabelScore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -8,11 +9,40 @@ use utoipa::ToSchema;
 pub const EXAMPLE_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAbUlEQVR42hXOUREAUQhCUaMYhShEMcqNQhSi7Fs/OQzjzLCDBg83MGToMLPsosXLLSxZug/ECgmLE4iI6oFZI2NzBhNTPzj20OHjDo4cvQf/7Bt41Rf+F+h7YsIGBYfLHyc0D8oWFZfrX05p+QDeqGABtJu0bQAAAABJRU5ErkJggg==";
 
 /// Either one value or a list, under a singular or plural key (`image`/`images`).
-#[derive(Debug, Deserialize, ToSchema)]
+// Serialize only for the schema's `untagged`; parsing is by hand below: serde's untagged enums
+// buffer the whole value before choosing, which would hold a huge list in memory uncapped.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
     Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<OneOrMany, A::Error> {
+                let list: List<String> =
+                    Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(OneOrMany::Many(list.into_vec()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl OneOrMany {
@@ -33,7 +63,8 @@ pub struct ClassifyBody {
     pub image: String,
     /// Required unless `label_set` names a stored set; no label twice; with the negatives at
     /// most `limits.max_labels`, each at most `limits.max_label_chars` characters.
-    pub labels: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub labels: Option<List<String>>,
     /// A stored label set (`PUT /v1/label-sets/{name}`) instead of labels and templates.
     pub label_set: Option<String>,
     /// A configured model's name; default: the default model.
@@ -43,10 +74,12 @@ pub struct ClassifyBody {
     /// One template with `{}` where the label goes; default: the configured `clip.prompt_template`.
     pub prompt_template: Option<String>,
     /// Several templates whose embeddings are averaged per label (at most `limits.max_templates`).
-    pub templates: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub templates: Option<List<String>>,
     /// Labels that compete for the score but are not returned ("something else").
     #[serde(default)]
-    pub negative_labels: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub negative_labels: List<String>,
     /// Drop labels scoring below this (0 to 1).
     pub threshold: Option<f32>,
 }
@@ -57,7 +90,8 @@ pub struct ClassifyBody {
 pub struct EmbedImageBody {
     /// One image (base64 or data URI) or a list; or `images`. At most `limits.max_batch_images`.
     pub image: Option<OneOrMany>,
-    pub images: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub images: Option<List<String>>,
     pub model: Option<String>,
 }
 
@@ -69,7 +103,8 @@ pub struct EmbedTextBody {
     /// most `limits.max_text_chars` characters; past the model's 77-token context a text is
     /// truncated (the first 76 tokens, then end-of-text, as open_clip does).
     pub text: Option<OneOrMany>,
-    pub texts: Option<Vec<String>>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub texts: Option<List<String>>,
     pub model: Option<String>,
 }
 
@@ -130,10 +165,13 @@ pub struct EmbedResponse {
 #[schema(example = json!({"labels": ["cat", "dog"], "negative_labels": ["something else"]}))]
 #[serde(deny_unknown_fields)]
 pub struct LabelSetBody {
-    pub labels: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub labels: List<String>,
     #[serde(default)]
-    pub negative_labels: Vec<String>,
-    pub templates: Option<Vec<String>>,
+    #[schema(value_type = Vec<String>)]
+    pub negative_labels: List<String>,
+    #[schema(value_type = Option<Vec<String>>)]
+    pub templates: Option<List<String>>,
     pub prompt_template: Option<String>,
     pub model: Option<String>,
 }

@@ -26,6 +26,21 @@ pub enum ApiError {
     Unauthorized,
     #[error("not found")]
     NotFound,
+    /// Refused at the door, before the body is read: which limit is full.
+    #[error("the service is busy ({0}); retry later")]
+    Busy(&'static str),
+    #[error(
+        "too many requests from this client (limits.client_requests_per_second); retry in {0} s"
+    )]
+    RateLimited(u64),
+    #[error(
+        "the request body did not arrive in time (limits.body_timeout_secs, limits.body_idle_secs)"
+    )]
+    BodyTimeout,
+    #[error("the request took longer than limits.request_timeout_secs")]
+    Timeout,
+    #[error("host {0:?} is not served here (server.allowed_hosts)")]
+    HostNotAllowed(String),
 }
 
 impl From<JsonRejection> for ApiError {
@@ -73,6 +88,10 @@ pub enum ErrorType {
     UnsupportedTask,
     Unauthorized,
     NotFound,
+    RateLimited,
+    BodyTimeout,
+    Timeout,
+    HostNotAllowed,
 }
 
 /// The snake_case name, as in the body (for log lines).
@@ -124,6 +143,11 @@ impl ApiError {
             ApiError::ModelNotMapped(_) => (StatusCode::NOT_FOUND, T::ModelNotFound),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, T::Unauthorized),
             ApiError::NotFound => (StatusCode::NOT_FOUND, T::NotFound),
+            ApiError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, T::Overloaded),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, T::RateLimited),
+            ApiError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, T::BodyTimeout),
+            ApiError::Timeout => (StatusCode::SERVICE_UNAVAILABLE, T::Timeout),
+            ApiError::HostNotAllowed(_) => (StatusCode::MISDIRECTED_REQUEST, T::HostNotAllowed),
         }
     }
 }
@@ -142,11 +166,28 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
+        use axum::http::{header, HeaderValue};
+        let h = resp.headers_mut();
+        match &self {
+            ApiError::RateLimited(secs) => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            ApiError::Unauthorized => {
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"hailo-clip\""),
+                );
+            }
+            _ if status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::SERVICE_UNAVAILABLE =>
+            {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        if matches!(self, ApiError::BodyTimeout) {
+            // The rest of a body that stalled is not worth waiting for.
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
     }

@@ -1,13 +1,18 @@
 //! HTTP: the router, its middleware, the routes and their bodies, the one error mapping, and
 //! serving (bind, readiness to systemd, drain on stop).
 
+mod access;
+mod admission;
 pub mod body;
+mod connections;
 pub mod error;
+pub mod extract;
 pub mod metrics;
 mod middleware;
 pub mod openapi;
 mod routes;
 mod serve;
+mod tls;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -23,7 +28,9 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     pub models: Arc<Models>,
     pub metrics: PrometheusHandle,
-    pub api_key: Option<Arc<str>>,
+    pub api_key: Option<Arc<access::ApiKey>>,
+    pub hosts: Arc<access::AllowedHosts>,
+    pub admission: Arc<admission::Admission>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -67,14 +74,27 @@ pub fn router(state: AppState) -> Router {
             open = open.merge(immich_routes());
         }
     }
+    // Outermost last: observe -> host -> time limit -> admission -> key (keyed routes) -> handler.
     keyed
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::require_key,
+            access::require_key,
         ))
         .merge(open)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admission::admit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::time_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::check_host,
+        ))
         .layer(axum::middleware::from_fn(middleware::observe))
         .with_state(state)
 }

@@ -24,27 +24,38 @@ pub enum Errors {
     /// `not_found`, `model_not_found`, `label_set_not_found`.
     #[response(status = 404)]
     NotFound(#[to_schema] ErrorBody),
+    /// `body_timeout`: the body did not arrive within `limits.body_timeout_secs` or paused
+    /// longer than `limits.body_idle_secs`.
+    #[response(status = 408)]
+    RequestTimeout(#[to_schema] ErrorBody),
     /// `label_set_stale`: the set was computed for other model files; PUT it again.
     #[response(status = 409)]
     Conflict(#[to_schema] ErrorBody),
-    /// `body_too_large` (`limits.max_body_bytes`), `image_too_large` (`limits.max_image_pixels`).
+    /// `body_too_large` (`limits.max_body_bytes`), `image_too_large` (`limits.max_image_pixels`,
+    /// `limits.max_decoded_bytes`).
     #[response(status = 413)]
     TooLarge(#[to_schema] ErrorBody),
     /// `unsupported_media_type` (wrong Content-Type), `unsupported_image` (not a supported format).
     #[response(status = 415)]
     UnsupportedMediaType(#[to_schema] ErrorBody),
+    /// `host_not_allowed`: the `Host` header names a host not served here (`server.allowed_hosts`).
+    #[response(status = 421)]
+    MisdirectedRequest(#[to_schema] ErrorBody),
     /// `invalid_request`: a field is missing, of the wrong type or past a limit (the message
     /// names the setting); `unsupported_task` (Immich's faces and OCR).
     #[response(status = 422)]
     Unprocessable(#[to_schema] ErrorBody),
-    /// `overloaded`: the device queue is full (`batching.queue_capacity`); retry after the
+    /// `overloaded`: the service is full (`limits.max_in_flight`, `limits.max_body_bytes_in_flight`,
+    /// refused before the body is read; or the device queue, `batching.queue_capacity`);
+    /// `rate_limited`: this client is over `limits.client_requests_per_second`. Retry after the
     /// `Retry-After` seconds.
     #[response(status = 429)]
     Overloaded(#[to_schema] ErrorBody),
     /// `internal`: a bug; the message says where.
     #[response(status = 500)]
     Internal(#[to_schema] ErrorBody),
-    /// `not_ready`, `backend_unavailable`, `shutting_down`; retry after `Retry-After`.
+    /// `not_ready`, `backend_unavailable`, `shutting_down`, `timeout` (`limits.request_timeout_secs`);
+    /// retry after `Retry-After`.
     #[response(status = 503)]
     Unavailable(#[to_schema] ErrorBody),
 }

@@ -1,5 +1,8 @@
 //! Serving: bind, warm up, tell systemd the service is ready, drain on SIGTERM/SIGINT.
 
+use crate::access::{AllowedHosts, ApiKey};
+use crate::admission::Admission;
+use crate::connections::{raise_fd_limit, Transport};
 use crate::AppState;
 use anyhow::Context;
 use config::Settings;
@@ -10,26 +13,27 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
+/// Connections the kernel holds before the accept loop takes them: bursts of clients (a
+/// thousand at once) must not overflow it, or their SYNs wait a second to be retried.
+const LISTEN_BACKLOG: u32 = 4096;
+
 pub async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {
     let addr = format!("{}:{}", settings.server.host, settings.server.port);
-    TcpListener::bind(&addr)
+    let ctx = || format!("cannot listen on {addr} (server.host/server.port)");
+    let sock_addr = tokio::net::lookup_host(&addr)
         .await
-        .with_context(|| format!("cannot listen on {addr} (server.host/server.port)"))
-}
-
-fn read_api_key(settings: &Settings) -> anyhow::Result<Option<Arc<str>>> {
-    let Some(path) = &settings.server.api_key_file else {
-        return Ok(None);
-    };
-    let key = std::fs::read_to_string(path)
-        .with_context(|| format!("server.api_key_file: cannot read {}", path.display()))?;
-    let key = key.trim();
-    anyhow::ensure!(
-        !key.is_empty(),
-        "server.api_key_file: {} is empty",
-        path.display()
-    );
-    Ok(Some(key.into()))
+        .with_context(ctx)?
+        .next()
+        .with_context(ctx)?;
+    let socket = if sock_addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .with_context(ctx)?;
+    socket.set_reuseaddr(true).with_context(ctx)?;
+    socket.bind(sock_addr).with_context(ctx)?;
+    socket.listen(LISTEN_BACKLOG).with_context(ctx)
 }
 
 /// Runs until `shutdown` resolves, then stops accepting and answers what is in flight.
@@ -61,24 +65,51 @@ pub async fn serve_models(
     started: Instant,
 ) -> anyhow::Result<()> {
     let engine = models.default_engine().clone();
-    let api_key = read_api_key(engine.settings())?;
-    let grace = Duration::from_secs(engine.settings().server.shutdown_grace_secs);
+    let settings = engine.settings().clone();
+    let api_key = settings
+        .server
+        .api_key_file
+        .clone()
+        .map(ApiKey::open)
+        .transpose()?
+        .map(Arc::new);
+    let grace = Duration::from_secs(settings.server.shutdown_grace_secs);
+    let l = &settings.limits;
+    let admission = Arc::new(Admission::new(l));
     let state = AppState {
         engine: engine.clone(),
         models: models.clone(),
         metrics: crate::metrics::handle(),
         api_key,
+        hosts: Arc::new(AllowedHosts::new(&settings.server.allowed_hosts)),
+        admission: admission.clone(),
     };
     let app = crate::router(state);
     let addr = listener.local_addr()?;
+    let tls = match &settings.server.tls {
+        Some(t) => {
+            let (acceptor, certs) = crate::tls::acceptor(t)?;
+            reload_on_sighup(certs);
+            Some(acceptor)
+        }
+        None => None,
+    };
+    let transport = Transport {
+        max_connections: raise_fd_limit(l.max_connections),
+        header_timeout: Duration::from_secs(l.header_timeout_secs),
+        tls,
+    };
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            admission.prune();
+        }
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut stop_for_server = stop_rx.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = stop_for_server.wait_for(|v| *v).await;
-            })
-            .await
+        let graceful = crate::connections::run(listener, app, transport, stop_rx).await;
+        graceful.shutdown().await;
     });
     let several = models.names().len() > 1;
     for e in models.iter() {
@@ -109,7 +140,7 @@ pub async fn serve_models(
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
     match tokio::time::timeout(grace, server).await {
-        Ok(r) => r??,
+        Ok(r) => r?,
         Err(_) => tracing::warn!(
             secs = grace.as_secs(),
             "grace period over; exiting with requests in flight"
@@ -133,4 +164,18 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
             _ = int.recv() => tracing::info!("SIGINT"),
         }
     }
+}
+
+/// SIGHUP re-reads the TLS certificate and key (they are also re-read when the files change).
+fn reload_on_sighup(certs: Arc<crate::tls::ReloadingCert>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let c = certs.clone();
+            let _ = tokio::task::spawn_blocking(move || c.refresh(true)).await;
+        }
+    });
 }

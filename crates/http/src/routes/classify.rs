@@ -25,12 +25,12 @@ pub async fn classify(
     let out = engine
         .classify(ClassifyRequest {
             image: b.image,
-            labels: b.labels.unwrap_or_default(),
+            labels: b.labels.map(|l| l.into_vec()).unwrap_or_default(),
             label_set: b.label_set,
             top_k: b.top_k,
             prompt_template: b.prompt_template,
-            templates: b.templates,
-            negative_labels: b.negative_labels,
+            templates: b.templates.map(|t| t.into_vec()),
+            negative_labels: b.negative_labels.into_vec(),
             threshold: b.threshold,
         })
         .await?;

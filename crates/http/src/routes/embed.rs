@@ -12,7 +12,7 @@ use engine::Engine;
 
 fn one_or_many(
     one: Option<OneOrMany>,
-    many: Option<Vec<String>>,
+    many: Option<crate::extract::List<String>>,
     key: &str,
 ) -> Result<(Vec<String>, bool), ApiError> {
     match (one, many) {
@@ -22,7 +22,7 @@ fn one_or_many(
         .into()),
         (Some(OneOrMany::One(s)), None) => Ok((vec![s], true)),
         (Some(m), None) => Ok((m.into_vec(), false)),
-        (None, Some(v)) => Ok((v, false)),
+        (None, Some(v)) => Ok((v.into_vec(), false)),
         (None, None) => {
             Err(engine::EngineError::Invalid(format!("\"{key}\" or \"{key}s\" is required")).into())
         }

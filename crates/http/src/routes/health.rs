@@ -1,18 +1,25 @@
-//! `GET /health`: 200 while the service can serve, 503 with the reason while it cannot.
+//! `GET /health`: 200 while the service can serve, 503 with the reason while it cannot (the
+//! details only for a caller with the API key, when one is set).
 
+use crate::access::Authenticated;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use axum::Extension;
 use axum::Json;
 use engine::health::Phase;
 use serde_json::json;
 
-/// 200 while the service can serve, 503 with the reason while it cannot.
+/// 200 while the service can serve, 503 with the reason while it cannot; with an API key set, a
+/// caller without it learns only up or down.
 #[utoipa::path(get, path = "/health", tag = "service", responses(
     (status = 200, description = "Serving", body = crate::openapi::Health),
     (status = 503, description = "Loading, unhealthy or failed", body = crate::openapi::Health)))]
-pub async fn health(State(s): State<AppState>) -> impl IntoResponse {
+pub async fn health(
+    State(s): State<AppState>,
+    auth: Option<Extension<Authenticated>>,
+) -> impl IntoResponse {
     let snap = s.engine.status();
     let backend = s.engine.backend_name().to_string();
     let model = snap
@@ -37,6 +44,11 @@ pub async fn health(State(s): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    if !auth.is_none_or(|Extension(Authenticated(a))| a) {
+        // With a key set, callers without it learn only up or down: backend state and failure
+        // reasons can name files, devices and processes.
+        return (code, Json(json!({ "status": status, "ready": ready })));
+    }
     let mut body = json!({
         "status": status,
         "ready": ready,

@@ -23,9 +23,9 @@ pub async fn put(
         .engine
         .put_label_set(
             &name,
-            b.labels,
-            b.negative_labels,
-            b.templates,
+            b.labels.into_vec(),
+            b.negative_labels.into_vec(),
+            b.templates.map(|t| t.into_vec()),
             b.prompt_template,
         )
         .await?;

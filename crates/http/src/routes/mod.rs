@@ -11,10 +11,10 @@ pub mod openai;
 pub mod pages;
 
 use crate::error::ApiError;
-use axum::extract::rejection::JsonRejection;
 use axum::Json;
 
-type Body<T> = Result<Json<T>, JsonRejection>;
+/// A JSON body read under the limits (crate::extract); `let Json(b) = body?;`.
+type Body<T> = Result<Json<T>, ApiError>;
 
 pub async fn not_found() -> ApiError {
     ApiError::NotFound

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Overload benchmark: 1,000 keep-alive clients against the release server with the mock timed
+like a Hailo-10H (bench/service/mock-hailo10h.yaml: 157 img/s at batch 8).
+
+wrk (one thread, --connections 1000) posts the 640x480 JPEG classify for --duration seconds.
+Beside it, a probe of 16 keep-alive connections posts the same request in a loop and records
+each answer's status and latency (wrk gives no per-status latency), so the 429s' latency is
+measured from a client. Reported:
+  answered_200_per_s   from the server's own counter (/metrics) over the run
+  share_of_device      answered_200_per_s / 157
+  p50/p99 of 429       from the probe's refused requests
+  socket errors        wrk's connect/read/write/timeout counts
+  RSS                  idle after READY, peak (VmHWM), and 5 s after the load
+  healthy_after        GET /health == 200 after the run
+
+    python3 bench/overload.py [--binary target/release/hailo-clip] [--duration 30] [--out f.json]
+
+Needs wrk on PATH (bench/service.sh installs it) and an open-file limit above the connections.
+"""
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import re
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+CAPACITY = 8 / (10.886 + 8 * 5.014) * 1000.0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid, field="VmRSS"):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def metric_200(port):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/metrics")
+    text = c.getresponse().read().decode()
+    c.close()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("hailo_clip_requests_total") and 'route="/v1/classify"' in line and 'status="200"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--binary", default=str(REPO / "target/release/hailo-clip"))
+    ap.add_argument("--duration", type=int, default=30)
+    ap.add_argument("--connections", type=int, default=1000)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    port = free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="hc-overload-"))
+    cfg = (HERE / "service/mock-hailo10h.yaml").read_text().replace("port: 5000", f"port: {port}")
+    (tmp / "c.yaml").write_text(cfg)
+    img = base64.b64encode((REPO / "tests/fixtures/images/bench-640x480.jpg").read_bytes()).decode()
+    body = json.dumps({"image": img, "labels": ["cat", "dog", "car", "cup of coffee", "astronaut"]})
+    (tmp / "body.json").write_text(body)
+    log = open(tmp / "server.log", "w")
+    srv = subprocess.Popen([a.binary, "serve", "--config", str(tmp / "c.yaml")], stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, XDG_DATA_HOME=str(tmp)))
+    for _ in range(600):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", "/health")
+            if c.getresponse().status == 200:
+                break
+        except OSError:
+            time.sleep(0.05)
+    # Warm the text cache, then settle.
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("POST", "/v1/classify", body=body, headers={"Content-Type": "application/json"})
+    c.getresponse().read()
+    time.sleep(1)
+    idle = rss_mb(srv.pid)
+
+    stop = threading.Event()
+    samples = []
+
+    def probe():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                c.request("POST", "/v1/classify", body=body, headers={"Content-Type": "application/json"})
+                r = c.getresponse()
+                r.read()
+                samples.append((r.status, (time.perf_counter() - t0) * 1000))
+            except OSError:
+                samples.append((0, 0.0))
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    before = metric_200(port)
+    t0 = time.time()
+    wrk = subprocess.Popen(
+        ["wrk", "-t1", f"-c{a.connections}", f"-d{a.duration}s", "--timeout", "10s", "-s", str(HERE / "service/post.lua"), f"http://127.0.0.1:{port}/v1/classify"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ, BENCH_BODY=str(tmp / "body.json")),
+    )
+    time.sleep(1)
+    probes = [threading.Thread(target=probe, daemon=True) for _ in range(16)]
+    [p.start() for p in probes]
+    out, _ = wrk.communicate()
+    elapsed = time.time() - t0
+    stop.set()
+    [p.join(5) for p in probes]
+    after = metric_200(port)
+    peak = rss_mb(srv.pid, "VmHWM")
+    time.sleep(5)
+    rss_after = rss_mb(srv.pid)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    c.request("GET", "/health")
+    healthy = c.getresponse().status == 200
+    srv.terminate()
+    srv.wait(30)
+
+    m = re.search(r"WRK_JSON (\{.*\})", out)
+    w = json.loads(m.group(1)) if m else {}
+    refused = sorted(ms for s, ms in samples if s == 429)
+    ok_probe = [ms for s, ms in samples if s == 200]
+    other = sorted({s for s, _ in samples if s not in (200, 429)})
+    rate = (after - before) / elapsed
+    q = lambda xs, p: xs[min(len(xs) - 1, int(len(xs) * p))] if xs else None
+    r = {
+        "connections": a.connections,
+        "duration_s": a.duration,
+        "answered_200_per_s": round(rate, 1),
+        "share_of_device": round(rate / CAPACITY, 3),
+        "probe": {"refused": len(refused), "answered": len(ok_probe), "other_statuses": other,
+                  "p50_429_ms": q(refused, 0.5), "p99_429_ms": q(refused, 0.99),
+                  "p50_200_ms": q(sorted(ok_probe), 0.5)},
+        "wrk": {"requests": w.get("requests"), "errors": w.get("errors")},
+        "rss_mb": {"idle": round(idle, 1), "peak": round(peak, 1), "5s_after": round(rss_after, 1)},
+        "healthy_after": healthy,
+    }
+    print(json.dumps(r, indent=2))
+    targets = {
+        ">= 95% of 157 img/s answered 200": r["share_of_device"] >= 0.95,
+        "429 p99 <= 20 ms": (r["probe"]["p99_429_ms"] or 1e9) <= 20,
+        "0 client socket errors": w and all(w["errors"][k] == 0 for k in ("connect", "read", "write", "timeout")),
+        "peak RSS <= 200 MB": peak <= 200,
+        "RSS 5 s after <= 2x idle + 16 MB": rss_after <= 2 * idle + 16,
+        "healthy after": healthy,
+    }
+    for k, v in targets.items():
+        print(("MET    " if v else "MISSED ") + k)
+    if a.out:
+        Path(a.out).write_text(json.dumps({"result": r, "targets": targets}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
