@@ -5,6 +5,9 @@ use engine::LabelScore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// An 8x8 PNG: the examples of the description are requests that succeed.
+pub const EXAMPLE_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAbUlEQVR42hXOUREAUQhCUaMYhShEMcqNQhSi7Fs/OQzjzLCDBg83MGToMLPsosXLLSxZug/ECgmLE4iI6oFZI2NzBhNTPzj20OHjDo4cvQf/7Bt41Rf+F+h7YsIGBYfLHyc0D8oWFZfrX05p+QDeqGABtJu0bQAAAABJRU5ErkJggg==";
+
 /// Either one value or a list, under a singular or plural key (`image`/`images`).
 // Serialize only for the schema's `untagged`; parsing is by hand below: serde's untagged enums
 // buffer the whole value before choosing, which would hold a huge list in memory uncapped.
@@ -52,15 +55,14 @@ impl OneOrMany {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"image": EXAMPLE_PNG, "labels": ["cat", "dog", "car"]}))]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyBody {
     /// The image: base64 or a `data:image/...;base64,` URI (JPEG, PNG, WebP, GIF, BMP, TIFF),
     /// at most `limits.max_image_pixels` pixels.
-    #[schema(example = "iVBORw0KGgo...")]
     pub image: String,
     /// Required unless `label_set` names a stored set; no label twice; with the negatives at
     /// most `limits.max_labels`, each at most `limits.max_label_chars` characters.
-    #[schema(example = json!(["cat", "dog", "car"]))]
     #[schema(value_type = Option<Vec<String>>)]
     pub labels: Option<List<String>>,
     /// A stored label set (`PUT /v1/label-sets/{name}`) instead of labels and templates.
@@ -70,7 +72,6 @@ pub struct ClassifyBody {
     /// Only the best k labels (at least 1).
     pub top_k: Option<usize>,
     /// One template with `{}` where the label goes; default: the configured `clip.prompt_template`.
-    #[schema(example = "a photo of a {}.")]
     pub prompt_template: Option<String>,
     /// Several templates whose embeddings are averaged per label (at most `limits.max_templates`).
     #[schema(value_type = Option<Vec<String>>)]
@@ -84,6 +85,7 @@ pub struct ClassifyBody {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"image": EXAMPLE_PNG}))]
 #[serde(deny_unknown_fields)]
 pub struct EmbedImageBody {
     /// One image (base64 or data URI) or a list; or `images`. At most `limits.max_batch_images`.
@@ -94,6 +96,7 @@ pub struct EmbedImageBody {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"text": ["a photo of a cat.", "a photo of a dog."]}))]
 #[serde(deny_unknown_fields)]
 pub struct EmbedTextBody {
     /// One text or a list; or `texts`. At most `limits.max_batch_texts`, each non-empty and at
@@ -159,6 +162,7 @@ pub struct EmbedResponse {
 
 /// `PUT /v1/label-sets/{name}`.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"labels": ["cat", "dog"], "negative_labels": ["something else"]}))]
 #[serde(deny_unknown_fields)]
 pub struct LabelSetBody {
     #[schema(value_type = Vec<String>)]
@@ -174,6 +178,7 @@ pub struct LabelSetBody {
 
 /// `POST /v1/embeddings` (OpenAI's embeddings request).
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"model": "clip-resnet-50x4", "input": ["a photo of a cat."]}))]
 #[serde(deny_unknown_fields)]
 pub struct EmbeddingsBody {
     pub input: EmbeddingsInput,

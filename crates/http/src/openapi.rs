@@ -4,6 +4,8 @@
 
 use crate::error::{ErrorBody, ErrorType};
 use crate::routes;
+use crate::AppState;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use std::collections::BTreeMap;
@@ -174,6 +176,7 @@ pub struct LabelSetStored {
 
 /// Immich's `/predict` form, as its server's `getFormData` builds it.
 #[derive(ToSchema)]
+#[schema(example = json!({"entries": "{\"clip\": {\"textual\": {\"modelName\": \"RN50x4__openai\", \"options\": {}}}}", "text": "a photo of a cat."}))]
 #[allow(dead_code)]
 pub struct ImmichPredictForm {
     /// JSON naming the task, type and model:
@@ -252,20 +255,68 @@ impl utoipa::Modify for BearerKey {
     }
 }
 
-/// The description as JSON, with this server's version.
-pub fn spec_json() -> String {
+/// The description as JSON, with this server's version, models and limits.
+pub fn spec_json(state: &AppState) -> String {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let l = &state.engine.settings().limits;
+    let limits = [
+        (
+            "max_body_bytes",
+            l.max_body_bytes as u64,
+            "bytes per request body",
+        ),
+        (
+            "max_image_pixels",
+            l.max_image_pixels,
+            "decoded width x height",
+        ),
+        (
+            "max_labels",
+            l.max_labels as u64,
+            "labels + negative labels per request",
+        ),
+        (
+            "max_label_chars",
+            l.max_label_chars as u64,
+            "characters per label",
+        ),
+        (
+            "max_text_chars",
+            l.max_text_chars as u64,
+            "characters per text to embed",
+        ),
+        (
+            "max_templates",
+            l.max_templates as u64,
+            "templates per request",
+        ),
+        (
+            "max_batch_images",
+            l.max_batch_images as u64,
+            "images per embed request",
+        ),
+        (
+            "max_batch_texts",
+            l.max_batch_texts as u64,
+            "texts per embed request",
+        ),
+    ];
+    let mut text = doc.info.description.take().unwrap_or_default();
+    text.push_str(&format!(
+        "\n\nModels here (`model`): {}.\n\n| limit | value | what |\n| --- | --- | --- |\n",
+        state.models.names().join(", ")
+    ));
+    for (k, v, what) in limits {
+        text.push_str(&format!("| `limits.{k}` | {v} | {what} |\n"));
+    }
+    doc.info.description = Some(text);
     doc.to_pretty_json().expect("the description serializes")
 }
 
 /// This API's OpenAPI 3.1 description.
 #[utoipa::path(get, path = "/openapi.json", tag = "service",
     responses((status = 200, description = "OpenAPI 3.1", content_type = "application/json", body = Object), Errors))]
-pub async fn openapi_json() -> impl IntoResponse {
-    static SPEC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        SPEC.get_or_init(spec_json).as_str(),
-    )
+pub async fn openapi_json(State(s): State<AppState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], spec_json(&s))
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 /// Computes and stores a label set (replacing one of the same name).
 #[utoipa::path(put, path = "/v1/label-sets/{name}", operation_id = "put_label_set", tag = "label-sets", request_body = LabelSetBody,
-    params(("name" = String, Path, description = "1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")),
+    params(("name" = String, Path, example = "animals", description = "1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")),
     responses((status = 200, description = "Stored", body = crate::openapi::LabelSetStored), crate::openapi::Errors))]
 pub async fn put(
     State(s): State<AppState>,
@@ -53,7 +53,7 @@ pub struct ModelQuery {
 
 /// A stored set's definition.
 #[utoipa::path(get, path = "/v1/label-sets/{name}", operation_id = "get_label_set", tag = "label-sets",
-    params(("name" = String, Path), ("model" = Option<String>, Query, description = "Another model's set (default: the default model's)")),
+    params(("name" = String, Path, example = "animals"), ("model" = Option<String>, Query, description = "Another model's set (default: the default model's)")),
     responses((status = 200, description = "The set", body = crate::openapi::LabelSetDetail), crate::openapi::Errors))]
 pub async fn get(
     State(s): State<AppState>,
@@ -75,7 +75,7 @@ pub async fn get(
 
 /// Deletes a stored set.
 #[utoipa::path(delete, path = "/v1/label-sets/{name}", operation_id = "delete_label_set", tag = "label-sets",
-    params(("name" = String, Path), ("model" = Option<String>, Query, description = "Another model's set (default: the default model's)")),
+    params(("name" = String, Path, example = "animals"), ("model" = Option<String>, Query, description = "Another model's set (default: the default model's)")),
     responses((status = 204, description = "Deleted"), crate::openapi::Errors))]
 pub async fn delete(
     State(s): State<AppState>,
