@@ -91,6 +91,22 @@ class Visual(torch.nn.Module):
         return self.m.encode_image(image, normalize=True)
 
 
+class HailoTextCore(torch.nn.Module):
+    """What Hailo's text encoder HEF computes: token embeddings in (the host looks them up),
+    positional embedding, transformer, final LayerNorm; every position out. A stand-in for the
+    HEF in tests of the host half (lookup, EOT padding, EOT row, projection)."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, token_embeddings):
+        m = self.m
+        x = token_embeddings + m.positional_embedding
+        x = m.transformer(x, attn_mask=m.attn_mask)
+        return m.ln_final(x)
+
+
 class Textual(torch.nn.Module):
     def __init__(self, m):
         super().__init__()
@@ -171,6 +187,24 @@ def main(argv=None) -> int:
         scores = torch.softmax(100.0 * labels @ img, dim=0)
         ref["classify"] = {"image": "exact.png", "template": TEMPLATE,
                            "labels": {l: float(s) for l, s in zip(LABELS, scores)}}
+
+    # The host half of the Hailo text path, in torch: look up, pad after EOT with the EOT
+    # embedding (model zoo), core, EOT row, projection; must equal encode_text.
+    core = HailoTextCore(model)
+    width = model.token_embedding.weight.shape[1]
+    export(core, torch.zeros(1, 77, width), out / "hailo_text_core.onnx", "token_embeddings")
+    with torch.no_grad():
+        for t in ref["texts"]:
+            ids = torch.zeros(77, dtype=torch.long)
+            ids[: len(t["ids"])] = torch.tensor(t["ids"])
+            eot = int(ids.argmax())
+            padded = ids.clone()
+            padded[eot + 1:] = ids[eot]
+            rows = model.token_embedding(padded)[None]
+            y = core(rows)[0, eot] @ model.text_projection
+            y = y / y.norm()
+            d = float((y - torch.tensor(t["embedding"])).abs().max())
+            assert d < 1e-5, (t["text"], d)
 
     # The exported graphs against torch, before anything is committed.
     vs = ort.InferenceSession(str(out / "visual" / "model.onnx"), providers=["CPUExecutionProvider"])

@@ -193,6 +193,19 @@ impl Catalog {
                 if let Some(t) = &h.text_hef {
                     files.push(hef(t, "text_encoder.hef"));
                 }
+                // Hailo does not publish the text HEF's host tables: they are converted from the
+                // ONNX text encoder of the same weights, which (with its tokenizer) also serves
+                // `backend.text: onnx`.
+                if let Some(o) = &m.onnx {
+                    for p in self.onnx.files.iter().filter(|p| !p.starts_with("visual/")) {
+                        let url = self.onnx.url.replace("{repo}", &o.repo).replace("{path}", p);
+                        files.push(File {
+                            pin: self.pin(&url),
+                            url,
+                            path: p.clone(),
+                        });
+                    }
+                }
                 Ok(files)
             }
         }

@@ -111,6 +111,16 @@ enum ModelsCommand {
         #[arg(long, env = "HAILO_CLIP_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Write the text HEF's host tables (text_embeddings.npz: token embedding + text projection)
+    /// from an ONNX text encoder of the same weights (e.g. Immich's textual/model.onnx).
+    TextTables {
+        /// The ONNX text encoder.
+        #[arg(long)]
+        onnx: PathBuf,
+        /// The .npz to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// The HailoRT version HEFs are chosen for: given, else the loaded driver's (it must equal the
@@ -164,6 +174,17 @@ pub fn run() -> anyhow::Result<()> {
             if report.failed() {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Command::Models {
+            action: ModelsCommand::TextTables { onnx, out },
+        } => {
+            let (vocab, width, dim) =
+                models::text_tables(&onnx, &out).map_err(anyhow::Error::msg)?;
+            println!(
+                "wrote {} (token embedding {vocab} x {width}, text projection {width} x {dim})",
+                out.display()
+            );
             Ok(())
         }
         Command::Models {

@@ -497,6 +497,24 @@ pub fn fetch_model(c: &Catalog, f: &ModelFetch, opts: &FetchOptions) -> Result<S
             );
         }
     }
+    let has_text_hef = m.hailo.as_ref().is_some_and(|h| h.text_hef.is_some());
+    let textual = dir.join(config::IMMICH_TEXT_FILE);
+    let tables = dir.join("text_embeddings.npz");
+    let mut tables_made = false;
+    if f.kind == Kind::Hailo && has_text_hef && textual.is_file() {
+        if opts.force || !tables.exists() {
+            let (vocab, width, dim) = text_tables(&textual, &tables)?;
+            let _ = writeln!(
+                out,
+                "converted {} -> {} (token embedding {vocab} x {width}, text projection {width} x {dim})",
+                textual.display(),
+                tables.display()
+            );
+        } else {
+            let _ = writeln!(out, "present {}", tables.display());
+        }
+        tables_made = true;
+    }
     let entry = serde_json::to_string_pretty(m).expect("catalog entries serialise");
     config::write_atomic(
         &dir.join("catalog-entry.json"),
@@ -535,14 +553,18 @@ pub fn fetch_model(c: &Catalog, f: &ModelFetch, opts: &FetchOptions) -> Result<S
         }
         Kind::Hailo => {
             let _ = writeln!(out, "  backend:\n    type: hailo");
-            let has_text = m.hailo.as_ref().is_some_and(|h| h.text_hef.is_some());
-            if has_text {
+            if has_text_hef && tables_made {
+                let _ = writeln!(
+                    out,
+                    "texts: on the chip (text HEF + text_embeddings.npz); `backend.text: onnx` \
+                     uses textual/model.onnx instead"
+                );
+            } else if has_text_hef {
                 let _ = writeln!(
                     out,
                     "note: the text HEF needs text_embeddings.npz (token embeddings + text projection), \
-                     which Hailo does not publish; convert it from the ONNX textual model \
-                     (docs/models.md) or set backend.text: onnx and run `models fetch {} --backend onnx`",
-                    m.name
+                     which Hailo does not publish and the catalog has no ONNX text encoder to \
+                     convert it from; `hailo-clip models text-tables` converts one (docs/models.md)"
                 );
             } else {
                 let _ = writeln!(
@@ -554,4 +576,9 @@ pub fn fetch_model(c: &Catalog, f: &ModelFetch, opts: &FetchOptions) -> Result<S
         }
     }
     Ok(out)
+}
+
+/// `models text-tables`: the text HEF's host tables from an ONNX text encoder of the same weights.
+pub fn text_tables(onnx: &Path, out: &Path) -> Result<(usize, usize, usize), String> {
+    backend::hailo::onnx_tables::convert(onnx, out)
 }

@@ -11,6 +11,7 @@ pub mod advice;
 pub mod diagnostics;
 pub mod files;
 pub mod npz;
+pub mod onnx_tables;
 mod options;
 pub mod preflight;
 #[cfg(any(test, feature = "sim"))]
