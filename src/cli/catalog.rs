@@ -198,7 +198,11 @@ impl Catalog {
                 // `backend.text: onnx`.
                 if let Some(o) = &m.onnx {
                     for p in self.onnx.files.iter().filter(|p| !p.starts_with("visual/")) {
-                        let url = self.onnx.url.replace("{repo}", &o.repo).replace("{path}", p);
+                        let url = self
+                            .onnx
+                            .url
+                            .replace("{repo}", &o.repo)
+                            .replace("{path}", p);
                         files.push(File {
                             pin: self.pin(&url),
                             url,

@@ -22,8 +22,7 @@ fn fixture(p: &str) -> PathBuf {
 fn converted_tables_reproduce_torch_text_embeddings() {
     let d = tempfile::tempdir().unwrap();
     let npz = d.path().join("text_embeddings.npz");
-    let (vocab, width, dim) =
-        onnx_tables::convert(&fixture("textual/model.onnx"), &npz).unwrap();
+    let (vocab, width, dim) = onnx_tables::convert(&fixture("textual/model.onnx"), &npz).unwrap();
     assert_eq!((vocab, width, dim), (49408, 16, 32));
     let tables = TextTables::load(&npz, width).unwrap();
     assert_eq!(tables.vocab(), vocab);
@@ -41,8 +40,7 @@ fn converted_tables_reproduce_torch_text_embeddings() {
         .unwrap();
 
     let reference: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture("reference.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(fixture("reference.json")).unwrap()).unwrap();
     let mut worst = 0f32;
     for t in reference["texts"].as_array().unwrap() {
         let mut ids = [0u32; clip::CONTEXT_LENGTH];

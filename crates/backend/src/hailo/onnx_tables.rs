@@ -57,7 +57,9 @@ pub fn from_model_bytes(b: &[u8]) -> Result<(Array, Array), String> {
     let mut names = Vec::new();
     // ModelProto.graph = 7; GraphProto.initializer = 5.
     for (field, value) in Fields(b) {
-        let Value::Bytes(graph) = value? else { continue };
+        let Value::Bytes(graph) = value? else {
+            continue;
+        };
         if field != 7 {
             continue;
         }
@@ -300,7 +302,10 @@ mod tests {
         let emb: Vec<f32> = (0..6).map(|i| i as f32).collect();
         let proj: Vec<f32> = vec![1.0, 2.0, 3.0, 4.0];
         let mut graph = bytes_field(5, &tensor("other", &[2], &[9.0, 9.0]));
-        graph.extend(bytes_field(5, &tensor("token_embedding.weight", &[3, 2], &emb)));
+        graph.extend(bytes_field(
+            5,
+            &tensor("token_embedding.weight", &[3, 2], &emb),
+        ));
         graph.extend(bytes_field(5, &tensor("text_projection", &[2, 2], &proj)));
         let mut model = key(1, 0);
         model.extend(enc(8)); // ir_version
