@@ -273,7 +273,10 @@ impl Backend for OnnxBackend {
                     Some(_) => Sidecar::default(),
                     None => Sidecar::beside(&p)?.1,
                 };
-                Some(TextEncoder::load(self.session(&p)?, &p, sidecar)?)
+                let ctx = layout
+                    .as_ref()
+                    .map_or(CONTEXT_LENGTH, |l| l.config.context_length());
+                Some(TextEncoder::load(self.session(&p)?, &p, sidecar, ctx)?)
             }
             None => None,
         };
@@ -307,6 +310,11 @@ impl Backend for OnnxBackend {
             image_size: image.as_ref().map(|i| i.size).unwrap_or((0, 0)),
             max_image_batch: image.as_ref().map(|i| i.batch.max()).unwrap_or(0),
             max_text_batch: text.as_ref().map(|t| t.batch.max()).unwrap_or(0),
+            tokenizer: layout
+                .as_ref()
+                .and_then(|l| l.tokenizer.clone())
+                .unwrap_or_default(),
+            scoring: layout.as_ref().map(|l| l.scoring).unwrap_or_default(),
         };
         tracing::info!(
             image = ?self.opts.image_model,
@@ -524,17 +532,24 @@ struct TextEncoder {
     output: TensorSpec,
     batch: Batch,
     dim: usize,
+    /// Tokens per text the graph takes: the first this many of each `TokenIds`.
+    context: usize,
 }
 
 impl TextEncoder {
-    fn load(session: Session, path: &Path, sidecar: Sidecar) -> Result<Self, BackendError> {
+    fn load(
+        session: Session,
+        path: &Path,
+        sidecar: Sidecar,
+        context: usize,
+    ) -> Result<Self, BackendError> {
         let (input, output) = model::io(
             &session,
             path,
             sidecar.text.as_ref(),
             ("input_ids", "text_embeds"),
         )?;
-        let batch_dim = model::check_text_input(&input, path)?;
+        let batch_dim = model::check_text_input(&input, path, context)?;
         let out_dim = model::check_output(&output, path)?;
         let mut enc = TextEncoder {
             path: path.to_path_buf(),
@@ -543,6 +558,7 @@ impl TextEncoder {
             output,
             batch: Batch::of(batch_dim, DEFAULT_MAX_TEXT_BATCH),
             dim: out_dim.unwrap_or(0),
+            context,
         };
         if out_dim.is_none() {
             let probe = clip::empty_text();
@@ -563,11 +579,12 @@ impl TextEncoder {
             )));
         }
         let rows = self.batch.run_rows(n);
-        let shape = [rows, CONTEXT_LENGTH];
+        let ctx = self.context;
+        let shape = [rows, ctx];
         let names = (self.input.name.as_str(), self.output.name.as_str());
         let dim = (self.dim > 0).then_some(self.dim);
-        let ids = texts.iter().flat_map(|t| t.iter().copied());
-        let pad = (rows - n) * CONTEXT_LENGTH;
+        let ids = texts.iter().flat_map(|t| t[..ctx].iter().copied());
+        let pad = (rows - n) * ctx;
         let fault =
             |e: ort::Error| BackendError::Fault(format!("cannot build the text tensor: {e}"));
         if self.input.ty == TensorElementType::Int32 {

@@ -5,7 +5,7 @@
 use crate::queue::{Job, Timing};
 use crate::text_cache::{Embedding, TextCache};
 use crate::{Engine, EngineError};
-use clip::tokenizer::ClipTokenizer;
+use clip::tokenizer::{ClipTokenizer, TextTokenizer};
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
@@ -44,14 +44,20 @@ impl Engine {
         }
         let mut timing = Timing::default();
         if !missing.is_empty() {
-            self.model_info().await?;
+            let info = self.model_info().await?;
             let texts: Vec<String> = missing.iter().map(|&i| prompts[i].clone()).collect();
-            let tokenizer = self.tokenizer.clone();
-            let ids = tokio::task::spawn_blocking(move || {
-                texts.iter().map(|t| tokenizer.tokenize(t)).collect()
+            let clip_bpe = self.tokenizer.clone();
+            // The model's own tokenizer when it is not CLIP's (from its tokenizer.json).
+            let ids: Vec<clip::TokenIds> = tokio::task::spawn_blocking(move || match &info.tokenizer {
+                TextTokenizer::ClipBpe => Ok(texts.iter().map(|t| clip_bpe.tokenize(t)).collect()),
+                TextTokenizer::HuggingFace(hf) => texts
+                    .iter()
+                    .map(|t| hf.tokenize(t))
+                    .collect::<Result<Vec<_>, String>>(),
             })
             .await
-            .map_err(|e| EngineError::Internal(format!("tokenizer task: {e}")))?;
+            .map_err(|e| EngineError::Internal(format!("tokenizer task: {e}")))?
+            .map_err(EngineError::Internal)?;
             let (vecs, t) = self
                 .run(|reply| Job::Texts {
                     items: ids,

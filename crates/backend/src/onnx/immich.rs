@@ -13,13 +13,21 @@
 
 use super::model::Sidecar;
 use crate::BackendError;
+use clip::scoring::Scoring;
+use clip::tokenizer::hf::HfTokenizer;
+use clip::tokenizer::TextTokenizer;
 use clip::{ResizeMode, CONTEXT_LENGTH, EOT, SOT};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const PREPROCESS_FILE: &str = "visual/preprocess_cfg.json";
 pub const TOKENIZER_FILE: &str = "textual/tokenizer.json";
+pub const TOKENIZER_CONFIG_FILE: &str = "textual/tokenizer_config.json";
+/// Written by `hailo-clip models fetch` from the catalog: what Immich's files do not say (a
+/// SigLIP model's trained logit scale and bias).
+pub const CATALOG_ENTRY_FILE: &str = "catalog-entry.json";
 
 /// The model directory when `model` is `<dir>/visual/model.onnx` or `<dir>/textual/model.onnx`.
 pub fn root_of(model: &Path) -> Option<PathBuf> {
@@ -54,6 +62,9 @@ pub struct ModelConfig {
     pub embed_dim: usize,
     #[serde(default)]
     pub text_cfg: TextConfig,
+    /// Present in SigLIP configs: the model is trained for sigmoid scoring.
+    #[serde(default)]
+    pub init_logit_bias: Option<f32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -62,6 +73,8 @@ pub struct TextConfig {
     pub context_length: Option<usize>,
     #[serde(default)]
     pub hf_tokenizer_name: Option<String>,
+    #[serde(default)]
+    pub tokenizer_kwargs: Option<serde_json::Value>,
 }
 
 impl ModelConfig {
@@ -72,18 +85,28 @@ impl ModelConfig {
         if c.embed_dim == 0 {
             return Err(setup(&path, "embed_dim is 0"));
         }
-        let ctx = c.text_cfg.context_length.unwrap_or(CONTEXT_LENGTH);
-        if ctx != CONTEXT_LENGTH {
+        let ctx = c.context_length();
+        if ctx == 0 || ctx > CONTEXT_LENGTH {
             return Err(setup(
                 &path,
-                format!(
-                    "text_cfg.context_length is {ctx}; the service's text path takes \
-                     {CONTEXT_LENGTH}-token inputs only (SigLIP-style {ctx}-token models are not \
-                     supported yet)"
-                ),
+                format!("text_cfg.context_length is {ctx}; the service takes 1 to {CONTEXT_LENGTH} tokens"),
             ));
         }
         Ok(c)
+    }
+
+    pub fn context_length(&self) -> usize {
+        self.text_cfg.context_length.unwrap_or(CONTEXT_LENGTH)
+    }
+
+    /// open_clip's `tokenizer_kwargs: {clean: canonicalize}` (SigLIP).
+    pub fn canonicalize(&self) -> bool {
+        self.text_cfg
+            .tokenizer_kwargs
+            .as_ref()
+            .and_then(|k| k.get("clean"))
+            .and_then(|c| c.as_str())
+            == Some("canonicalize")
     }
 }
 
@@ -206,11 +229,91 @@ pub enum TokenizerKind {
     /// OpenAI's CLIP BPE (49408 tokens, <|startoftext|> 49406, <|endoftext|> 49407): the
     /// service's own open_clip-exact tokenizer gives the same ids.
     ClipBpe,
+    /// Anything else (described): run by the tokenizers library from the file.
+    Other(String),
 }
 
-pub fn tokenizer_kind(root: &Path) -> Result<TokenizerKind, BackendError> {
+/// The tokenizer the text encoder needs: CLIP's own, or the file's through the tokenizers
+/// library (then textual/tokenizer_config.json must name the pad token, as Immich reads it).
+pub fn tokenizer(root: &Path, config: &ModelConfig) -> Result<TextTokenizer, BackendError> {
     let path = root.join(TOKENIZER_FILE);
-    classify_tokenizer(&read(&path)?).map_err(|e| setup(&path, e))
+    let json = read(&path)?;
+    let ctx = config.context_length();
+    match classify_tokenizer(&json).map_err(|e| setup(&path, e))? {
+        TokenizerKind::ClipBpe if ctx == CONTEXT_LENGTH => Ok(TextTokenizer::ClipBpe),
+        TokenizerKind::ClipBpe => Err(setup(
+            &path,
+            format!("CLIP's BPE with a {ctx}-token context is not supported (only {CONTEXT_LENGTH})"),
+        )),
+        TokenizerKind::Other(_) => {
+            let cfg_path = root.join(TOKENIZER_CONFIG_FILE);
+            let cfg: serde_json::Value = serde_json::from_str(&read(&cfg_path)?)
+                .map_err(|e| setup(&cfg_path, format!("not JSON: {e}")))?;
+            let pad = pad_token(&cfg).ok_or_else(|| {
+                setup(&cfg_path, "no pad_token: the text encoder's padding is unknown")
+            })?;
+            let t = HfTokenizer::from_json(
+                &path.display().to_string(),
+                &json,
+                ctx,
+                &pad,
+                config.canonicalize(),
+            )
+            .map_err(|e| setup(&path, e))?;
+            Ok(TextTokenizer::HuggingFace(Arc::new(t)))
+        }
+    }
+}
+
+/// `pad_token` as transformers writes it: a string or an added-token object.
+fn pad_token(cfg: &serde_json::Value) -> Option<String> {
+    match cfg.get("pad_token")? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        v => v.get("content")?.as_str().map(str::to_owned),
+    }
+}
+
+/// The model's scoring: softmax over 100 x cosine for CLIP; for a SigLIP config (it has
+/// `init_logit_bias`), the trained scale and bias from catalog-entry.json, which Immich's files
+/// lack. Without them the model is refused rather than scored wrong.
+pub fn scoring(root: &Path, config: &ModelConfig) -> Result<Scoring, BackendError> {
+    let entry_path = root.join(CATALOG_ENTRY_FILE);
+    let entry: Option<serde_json::Value> = match std::fs::read_to_string(&entry_path) {
+        Ok(t) => Some(
+            serde_json::from_str(&t).map_err(|e| setup(&entry_path, format!("not JSON: {e}")))?,
+        ),
+        Err(_) => None,
+    };
+    let s = entry.as_ref().and_then(|e| e.get("scoring"));
+    let num = |k: &str| s.and_then(|s| s.get(k)).and_then(|v| v.as_f64()).map(|v| v as f32);
+    let kind = s.and_then(|s| s.get("kind")).and_then(|k| k.as_str());
+    match (kind, config.init_logit_bias) {
+        (Some("sigmoid"), _) | (None, Some(_)) => match (num("logit_scale"), num("logit_bias")) {
+            (Some(logit_scale), Some(logit_bias)) if logit_scale.is_finite() && logit_bias.is_finite() => {
+                Ok(Scoring::Sigmoid { logit_scale, logit_bias })
+            }
+            _ => Err(setup(
+                &entry_path,
+                format!(
+                    "{} describes a sigmoid-scored (SigLIP) model, whose trained logit_scale and \
+                     logit_bias are not in Immich's files; put them in this file as \
+                     {{\"scoring\": {{\"kind\": \"sigmoid\", \"logit_scale\": ..., \"logit_bias\": ...}}}}",
+                    root.join(CONFIG_FILE).display()
+                ),
+            )),
+        },
+        (Some("softmax") | None, None) => Ok(Scoring::Softmax {
+            logit_scale: num("logit_scale").unwrap_or(clip::scoring::LOGIT_SCALE),
+        }),
+        (Some("softmax"), Some(_)) => Err(setup(
+            &entry_path,
+            "says softmax scoring but config.json describes a sigmoid-trained (SigLIP) model",
+        )),
+        (Some(other), _) => Err(setup(
+            &entry_path,
+            format!("scoring kind {other:?} is not supported (softmax or sigmoid)"),
+        )),
+    }
 }
 
 pub fn classify_tokenizer(text: &str) -> Result<TokenizerKind, String> {
@@ -236,18 +339,11 @@ pub fn classify_tokenizer(text: &str) -> Result<TokenizerKind, String> {
     {
         return Ok(TokenizerKind::ClipBpe);
     }
-    let what = match kind {
-        "Unigram" => {
-            "a sentencepiece (Unigram) tokenizer, as SigLIP and XLM-RoBERTa use".to_string()
-        }
-        "BPE" => format!("a BPE tokenizer of {size} tokens that is not CLIP's"),
-        "WordPiece" => "a WordPiece tokenizer".to_string(),
-        other => format!("a {other} tokenizer"),
-    };
-    Err(format!(
-        "{what}; only CLIP's BPE (49408 tokens, <|startoftext|> = {SOT}, <|endoftext|> = {EOT}) \
-         is supported, so this model is not served"
-    ))
+    Ok(TokenizerKind::Other(match kind {
+        "Unigram" => "sentencepiece (Unigram), as SigLIP and XLM-RoBERTa use".to_string(),
+        "BPE" => format!("a BPE of {size} tokens that is not CLIP's"),
+        other => other.to_string(),
+    }))
 }
 
 /// Everything outside the graphs, read and checked together.
@@ -258,19 +354,22 @@ pub struct Layout {
     /// Set when the image encoder is used.
     pub preprocess: Option<Preprocess>,
     /// Set when the text encoder is used.
-    pub tokenizer: Option<TokenizerKind>,
+    pub tokenizer: Option<TextTokenizer>,
+    pub scoring: Scoring,
 }
 
 impl Layout {
     pub fn load(root: &Path, image: bool, text: bool) -> Result<Self, BackendError> {
         let config = ModelConfig::load(root)?;
         let preprocess = image.then(|| Preprocess::load(root)).transpose()?;
-        let tokenizer = text.then(|| tokenizer_kind(root)).transpose()?;
+        let tokenizer = text.then(|| tokenizer(root, &config)).transpose()?;
+        let scoring = scoring(root, &config)?;
         Ok(Layout {
             root: root.to_path_buf(),
             config,
             preprocess,
             tokenizer,
+            scoring,
         })
     }
 
@@ -342,9 +441,9 @@ mod tests {
         let clip = serde_json::json!({"model": {"type": "BPE", "vocab": vocab}}).to_string();
         assert_eq!(classify_tokenizer(&clip), Ok(TokenizerKind::ClipBpe));
         let spm = r#"{"model": {"type": "Unigram", "vocab": [["<pad>", 0.0]]}}"#;
-        assert!(classify_tokenizer(spm)
-            .unwrap_err()
-            .contains("sentencepiece"));
+        assert!(
+            matches!(classify_tokenizer(spm), Ok(TokenizerKind::Other(d)) if d.contains("sentencepiece"))
+        );
         assert!(classify_tokenizer("{\"model\": ")
             .unwrap_err()
             .contains("not a tokenizer file"));
