@@ -20,6 +20,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 const NAME: &str = "immich-tiny";
+/// The tiny SigLIP-architecture model (tools/export-immich.py --siglip).
+const SIGLIP: &str = "immich-tiny-siglip";
 
 fn fixture_dir() -> PathBuf {
     fixture(NAME)
@@ -58,8 +60,10 @@ fn serve(flaky: &[&str]) -> String {
             }
             let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
             let rel = path.trim_start_matches('/');
-            let body = match rel.strip_prefix(&format!("{NAME}/")) {
-                Some(p) if !p.contains("..") => std::fs::read(fixture_dir().join(p)).ok(),
+            let body = match rel.split_once('/') {
+                Some((model, p)) if [NAME, SIGLIP].contains(&model) && !p.contains("..") => {
+                    std::fs::read(fixture(model).join(p)).ok()
+                }
                 // A HEF header (magic, version 3) and filler: the simulated device supplies the model.
                 _ if rel.starts_with("zoo/v5.1.1/") && rel.ends_with(".hef") => {
                     let mut b = vec![0x01, b'H', b'E', b'F', 0, 0, 0, 3];
@@ -187,6 +191,10 @@ async fn start_ready(s: Settings) -> TestServer {
         std::time::Duration::from_millis(100),
     )
     .await;
+    // A failed start-up has closed the listener: say why.
+    if srv.client.get(srv.at("/health")).send().await.is_err() {
+        panic!("the service did not start: {:?}", srv.stop().await);
+    }
     srv
 }
 
@@ -659,4 +667,114 @@ fn hailo_fetch_converts_text_tables_and_the_simulated_device_uses_them() {
             .fold(0f32, f32::max);
         assert!(d < 1e-5, "{d}");
     }
+}
+
+/// SigLIP's shape end to end: a sentencepiece-style tokenizer.json run by the tokenizers library,
+/// a 16-token non-causal text encoder pooled at the last position, and sigmoid scores with the
+/// model's scale and bias (which the catalog carries and `models fetch` writes beside the files).
+#[tokio::test]
+async fn siglip_classifies_with_sigmoid_scores_matching_torch() {
+    let refs: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture(SIGLIP).join("reference.json")).unwrap(),
+    )
+    .unwrap();
+    let base = serve(&[]);
+    let d = tempfile::tempdir().unwrap();
+    let cat = catalog(d.path(), &base, false);
+    let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&cat).unwrap()).unwrap();
+    let entry = json!({
+        "name": SIGLIP,
+        "weights": "random (tools/export-immich.py --siglip)",
+        "embedding_dimension": 32,
+        "image_size": 32,
+        "context_length": 16,
+        "tokenizer": "sentencepiece",
+        "scoring": {"kind": "sigmoid", "logit_scale": refs["logit_scale"], "logit_bias": refs["logit_bias"]},
+        "license": "MIT",
+        "hailo": null,
+        "onnx": {"repo": SIGLIP}
+    });
+    c["models"].as_array_mut().unwrap().push(entry);
+    std::fs::write(&cat, c.to_string()).unwrap();
+    let r = cli(
+        d.path(),
+        &[
+            "models",
+            "fetch",
+            SIGLIP,
+            "--catalog",
+            cat.to_str().unwrap(),
+        ],
+    );
+    assert!(r.ok, "{}\n{}", r.stdout, r.stderr);
+    let dir = d.path().join("hailo-clip/models").join(SIGLIP);
+
+    // Without the trained scale and bias the model is refused, not scored wrong.
+    let bare = tempfile::tempdir().unwrap();
+    for f in [
+        "config.json",
+        "visual/model.onnx",
+        "visual/preprocess_cfg.json",
+        "textual/model.onnx",
+        "textual/tokenizer.json",
+        "textual/tokenizer_config.json",
+    ] {
+        let to = bare.path().join(f);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(dir.join(f), to).unwrap();
+    }
+    let e = start(settings(bare.path()))
+        .await
+        .stop()
+        .await
+        .expect_err("must not start")
+        .to_string();
+    assert!(
+        e.contains("catalog-entry.json") && e.contains("logit_bias"),
+        "{e}"
+    );
+
+    let mut s = settings(&dir);
+    s.clip.model = SIGLIP.into();
+    let srv = start_ready(s).await;
+    let texts: Vec<&Value> = refs["texts"].as_array().unwrap().iter().collect();
+    let body: Vec<&str> = texts.iter().map(|t| t["text"].as_str().unwrap()).collect();
+    let (code, t) = srv.post("/v1/embed/text", json!({ "texts": body })).await;
+    assert_eq!(code, 200, "{t}");
+    let mut worst_text: f64 = 0.0;
+    for (got, want) in t["result"].as_array().unwrap().iter().zip(&texts) {
+        worst_text = worst_text.max(max_abs(&unit(&floats(got)), &floats(&want["embedding"])));
+    }
+    eprintln!("SigLIP text embeddings over HTTP vs torch: max abs diff {worst_text:.2e}");
+    assert!(worst_text < 1e-4, "{worst_text}");
+
+    let cl = &refs["classify"];
+    let labels: Vec<&str> = cl["labels"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    let exact = file_b64(&fixture(SIGLIP).join("exact.png"));
+    let (code, c) = srv
+        .post(
+            "/v1/classify",
+            json!({"image": exact, "labels": labels, "prompt_template": cl["template"]}),
+        )
+        .await;
+    assert_eq!(code, 200, "{c}");
+    let res = c["result"].as_array().unwrap();
+    let sum: f64 = res.iter().map(|x| x["score"].as_f64().unwrap()).sum();
+    assert!(
+        (sum - 1.0).abs() > 0.05,
+        "sigmoid scores do not sum to one: {sum}"
+    );
+    let mut worst_score: f64 = 0.0;
+    for x in res {
+        let want = cl["labels"][x["label"].as_str().unwrap()].as_f64().unwrap();
+        worst_score = worst_score.max((x["score"].as_f64().unwrap() - want).abs());
+    }
+    eprintln!("SigLIP sigmoid scores vs torch: max abs diff {worst_score:.2e}");
+    assert!(worst_score < 1e-4, "{worst_score}: {c}");
+    srv.stop().await.unwrap();
 }

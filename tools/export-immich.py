@@ -10,8 +10,9 @@ export): `config.json` (open_clip model config), `visual/model.onnx` (float32 [1
 The tokenizer.json is built from open_clip's own BPE vocabulary the way Hugging Face converts
 CLIP's, and checked to give open_clip's ids on every reference text.
 
-Usage: export-immich.py --out tests/fixtures/immich-tiny   (needs tools/requirements-export.txt
-and `tokenizers`). Output is deterministic for fixed package versions.
+Usage: export-immich.py --out tests/fixtures/immich-tiny
+       export-immich.py --siglip --out tests/fixtures/immich-tiny-siglip
+(needs tools/requirements-export.txt). Output is deterministic for fixed package versions.
 """
 
 from __future__ import annotations
@@ -132,11 +133,111 @@ def to_tensor(img: Image.Image, mean, std) -> torch.Tensor:
     return ((a - m) / s)[None]
 
 
+# SigLIP's architecture at toy size: non-causal text transformer pooled at the last position,
+# projection with bias, sentencepiece-style (Unigram) tokenizer, sigmoid scoring with a learnt
+# scale and bias. Context 16 instead of SigLIP's 64.
+SIGLIP_CONTEXT = 16
+SIGLIP_CORPUS = [
+    "a photo of a cat", "a photo of a dog", "a photo of an astronaut", "a photo of a cup of coffee",
+    "a picture of the sky at night", "two dogs playing in the snow", "a cat sitting on a chair",
+    "a cup of tea on a table", "an astronaut on the moon", "the big red car", "a small house",
+    "people walking in a city street", "a bowl of fruit", "a bird in a tree", "coffee beans",
+]
+
+
+def siglip_tokenizer(path: Path):
+    """A Unigram tokenizer shaped like SigLIP's (Metaspace pieces, </s> appended and used for padding)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    trainer = trainers.UnigramTrainer(vocab_size=120, special_tokens=["<pad>", "</s>", "<unk>"],
+                                      unk_token="<unk>")
+    tok.train_from_iterator(SIGLIP_CORPUS * 4, trainer)
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", tok.token_to_id("</s>"))])
+    path.write_text(tok.to_str(pretty=False))
+    return tok
+
+
+def siglip_ids(tok, text: str) -> list[int]:
+    """As Immich (and open_clip's HFTokenizer with clean='canonicalize') tokenizes for SigLIP."""
+    clean = open_clip.tokenizer.canonicalize_text(open_clip.tokenizer.basic_clean(text))
+    ids = tok.encode(clean).ids[:SIGLIP_CONTEXT]
+    if len(ids) == SIGLIP_CONTEXT:
+        ids[-1] = tok.token_to_id("</s>")
+    return ids + [tok.token_to_id("</s>")] * (SIGLIP_CONTEXT - len(ids))
+
+
+def make_siglip(out: Path) -> int:
+    (out / "visual").mkdir(parents=True, exist_ok=True)
+    (out / "textual").mkdir(parents=True, exist_ok=True)
+    tok = siglip_tokenizer(out / "textual" / "tokenizer.json")
+    (out / "textual" / "tokenizer_config.json").write_text(json.dumps({"pad_token": "</s>"}, indent=2) + "\n")
+    cfg = {
+        "embed_dim": 32, "init_logit_bias": -10, "custom_text": True,
+        "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
+        "text_cfg": {"context_length": SIGLIP_CONTEXT, "vocab_size": tok.get_vocab_size(), "width": 32,
+                     "heads": 2, "layers": 2, "no_causal_mask": True, "proj_bias": True, "pool_type": "last",
+                     "norm_kwargs": {"eps": 1e-6}, "tokenizer_kwargs": {"clean": "canonicalize"}},
+    }
+    cfg_file = out / "tiny-siglip.json"
+    cfg_file.write_text(json.dumps(cfg))
+    open_clip.add_model_config(cfg_file)
+    cfg_file.unlink()
+    torch.manual_seed(SEED)
+    model = open_clip.create_model("tiny-siglip", pretrained=None, precision="fp32", device="cpu")
+    model.eval()
+    with torch.no_grad():
+        # A trained model's scale and bias put scores across (0, 1); the init values (10, -10)
+        # would leave every random-weight score near 0.
+        model.logit_scale.fill_(float(np.log(8.0)))
+        model.logit_bias.fill_(-1.0)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    pre = open_clip.get_model_preprocess_cfg(model)
+    (out / "visual" / "preprocess_cfg.json").write_text(json.dumps(pre, indent=2) + "\n")
+    size = cfg["vision_cfg"]["image_size"]
+    export(Visual(model), torch.zeros(1, 3, size, size), out / "visual" / "model.onnx", "image")
+    export(Textual(model), torch.ones(1, SIGLIP_CONTEXT, dtype=torch.int32), out / "textual" / "model.onnx", "text")
+
+    scale = float(model.logit_scale.exp())
+    bias = float(model.logit_bias)
+    ref = {"embedding_dimension": 32, "image_size": size, "context_length": SIGLIP_CONTEXT,
+           "logit_scale": scale, "logit_bias": bias, "texts": [], "images": {}}
+    with torch.no_grad():
+        for text in TEXTS[:-1] + [TEMPLATE.format(l) for l in LABELS]:
+            ids = siglip_ids(tok, text)
+            e = model.encode_text(torch.tensor([ids], dtype=torch.int32), normalize=True)[0]
+            ref["texts"].append({"text": text, "ids": ids, "embedding": e.tolist()})
+        exact = Image.open(IMAGES / "astronaut.png").convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+        exact.save(out / "exact.png")
+        img = model.encode_image(to_tensor(exact, pre["mean"], pre["std"]), normalize=True)[0]
+        ref["images"]["exact.png"] = img.tolist()
+        labels = torch.stack([torch.tensor(t["embedding"]) for t in ref["texts"][-len(LABELS):]])
+        scores = torch.sigmoid(scale * (labels @ img) + bias)
+        ref["classify"] = {"image": "exact.png", "template": TEMPLATE,
+                           "labels": {l: float(x) for l, x in zip(LABELS, scores)}}
+    ts = ort.InferenceSession(str(out / "textual" / "model.onnx"), providers=["CPUExecutionProvider"])
+    worst = max(float(np.abs(ts.run(None, {"text": np.array([t["ids"]], dtype=np.int32)})[0][0]
+                             - np.array(t["embedding"])).max()) for t in ref["texts"])
+    assert worst < 1e-5, worst
+    ref["files"] = {p.relative_to(out).as_posix(): {"bytes": p.stat().st_size, "sha256": sha256(p)}
+                    for p in sorted(out.rglob("*")) if p.is_file() and p.name != "reference.json"}
+    (out / "reference.json").write_text(json.dumps(ref, indent=1) + "\n")
+    print(f"wrote {out}: scores {ref['classify']['labels']}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--siglip", action="store_true", help="the tiny SigLIP-architecture model instead of the CLIP one")
     args = ap.parse_args(argv)
     out: Path = args.out
+    if args.siglip:
+        return make_siglip(out)
     (out / "visual").mkdir(parents=True, exist_ok=True)
     (out / "textual").mkdir(parents=True, exist_ok=True)
 

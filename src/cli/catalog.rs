@@ -190,7 +190,8 @@ impl Catalog {
                     }
                 };
                 let mut files = vec![hef(&h.image_hef, "image_encoder.hef")];
-                if let Some(t) = &h.text_hef {
+                // A text HEF whose host half is not CLIP's is of no use here.
+                if let Some(t) = h.text_hef.as_ref().filter(|_| m.hailo_text()) {
                     files.push(hef(t, "text_encoder.hef"));
                 }
                 // Hailo does not publish the text HEF's host tables: they are converted from the
@@ -245,15 +246,14 @@ impl Catalog {
 }
 
 impl Entry {
-    /// Why the service cannot serve this model yet, if it cannot.
+    /// Why the service cannot serve this model, if it cannot. Tokenizers other than CLIP's BPE
+    /// run from the model's tokenizer.json (ONNX text encoder); the text HEF's host half is
+    /// CLIP's (77 tokens, end-of-text pooling).
     pub fn unsupported(&self) -> Option<String> {
         let mut why = Vec::new();
-        if self.tokenizer != "clip-bpe" {
-            why.push(format!("tokenizer {} (only clip-bpe)", self.tokenizer));
-        }
-        if self.context_length != clip::CONTEXT_LENGTH {
+        if self.context_length == 0 || self.context_length > clip::CONTEXT_LENGTH {
             why.push(format!(
-                "{}-token text inputs (only {})",
+                "{}-token text inputs (at most {})",
                 self.context_length,
                 clip::CONTEXT_LENGTH
             ));
@@ -265,10 +265,15 @@ impl Entry {
             {
                 why.push("sigmoid scoring without an established logit_scale and logit_bias".into())
             }
-            "sigmoid" => why.push("sigmoid scoring in /v1/classify".into()),
+            "sigmoid" => {}
             other => why.push(format!("scoring {other}")),
         }
-        (!why.is_empty()).then(|| format!("not served yet: {}", why.join("; ")))
+        (!why.is_empty()).then(|| format!("not served: {}", why.join("; ")))
+    }
+
+    /// Whether the Hailo text HEF path can encode this model's texts.
+    pub fn hailo_text(&self) -> bool {
+        self.tokenizer == "clip-bpe" && self.context_length == clip::CONTEXT_LENGTH
     }
 }
 
@@ -321,7 +326,7 @@ mod tests {
         assert!(c.zoo_for("4.23.0").unwrap_err().contains("HailoRT 5.1"));
         assert!(c.get("nope").unwrap_err().contains("clip-vit-b-32"));
         let siglip = c.get("siglip-b-16").unwrap().unsupported().unwrap();
-        assert!(siglip.contains("sentencepiece"), "{siglip}");
         assert!(siglip.contains("logit_scale"), "{siglip}");
+        assert!(!c.get("siglip-b-16").unwrap().hailo_text());
     }
 }

@@ -497,7 +497,7 @@ pub fn fetch_model(c: &Catalog, f: &ModelFetch, opts: &FetchOptions) -> Result<S
             );
         }
     }
-    let has_text_hef = m.hailo.as_ref().is_some_and(|h| h.text_hef.is_some());
+    let has_text_hef = m.hailo_text() && m.hailo.as_ref().is_some_and(|h| h.text_hef.is_some());
     let textual = dir.join(config::IMMICH_TEXT_FILE);
     let tables = dir.join("text_embeddings.npz");
     let mut tables_made = false;

@@ -561,7 +561,8 @@ impl TextEncoder {
             context,
         };
         if out_dim.is_none() {
-            let probe = clip::empty_text();
+            // Id 0 is in every vocabulary; the run only settles the output size.
+            let probe = [0u32; CONTEXT_LENGTH];
             enc.dim = enc.encode(&[probe])?[0].len();
         }
         Ok(enc)

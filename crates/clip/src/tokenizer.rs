@@ -16,6 +16,16 @@ pub enum TextTokenizer {
     HuggingFace(std::sync::Arc<hf::HfTokenizer>),
 }
 
+impl TextTokenizer {
+    /// The shortest text input, for a probe inference.
+    pub fn probe(&self) -> TokenIds {
+        match self {
+            TextTokenizer::ClipBpe => crate::empty_text(),
+            TextTokenizer::HuggingFace(t) => t.tokenize("").unwrap_or([0; CONTEXT_LENGTH]),
+        }
+    }
+}
+
 impl PartialEq for TextTokenizer {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {

@@ -48,16 +48,19 @@ impl Engine {
             let texts: Vec<String> = missing.iter().map(|&i| prompts[i].clone()).collect();
             let clip_bpe = self.tokenizer.clone();
             // The model's own tokenizer when it is not CLIP's (from its tokenizer.json).
-            let ids: Vec<clip::TokenIds> = tokio::task::spawn_blocking(move || match &info.tokenizer {
-                TextTokenizer::ClipBpe => Ok(texts.iter().map(|t| clip_bpe.tokenize(t)).collect()),
-                TextTokenizer::HuggingFace(hf) => texts
-                    .iter()
-                    .map(|t| hf.tokenize(t))
-                    .collect::<Result<Vec<_>, String>>(),
-            })
-            .await
-            .map_err(|e| EngineError::Internal(format!("tokenizer task: {e}")))?
-            .map_err(EngineError::Internal)?;
+            let ids: Vec<clip::TokenIds> =
+                tokio::task::spawn_blocking(move || match &info.tokenizer {
+                    TextTokenizer::ClipBpe => {
+                        Ok(texts.iter().map(|t| clip_bpe.tokenize(t)).collect())
+                    }
+                    TextTokenizer::HuggingFace(hf) => texts
+                        .iter()
+                        .map(|t| hf.tokenize(t))
+                        .collect::<Result<Vec<_>, String>>(),
+                })
+                .await
+                .map_err(|e| EngineError::Internal(format!("tokenizer task: {e}")))?
+                .map_err(EngineError::Internal)?;
             let (vecs, t) = self
                 .run(|reply| Job::Texts {
                     items: ids,

@@ -243,14 +243,19 @@ pub fn tokenizer(root: &Path, config: &ModelConfig) -> Result<TextTokenizer, Bac
         TokenizerKind::ClipBpe if ctx == CONTEXT_LENGTH => Ok(TextTokenizer::ClipBpe),
         TokenizerKind::ClipBpe => Err(setup(
             &path,
-            format!("CLIP's BPE with a {ctx}-token context is not supported (only {CONTEXT_LENGTH})"),
+            format!(
+                "CLIP's BPE with a {ctx}-token context is not supported (only {CONTEXT_LENGTH})"
+            ),
         )),
         TokenizerKind::Other(_) => {
             let cfg_path = root.join(TOKENIZER_CONFIG_FILE);
             let cfg: serde_json::Value = serde_json::from_str(&read(&cfg_path)?)
                 .map_err(|e| setup(&cfg_path, format!("not JSON: {e}")))?;
             let pad = pad_token(&cfg).ok_or_else(|| {
-                setup(&cfg_path, "no pad_token: the text encoder's padding is unknown")
+                setup(
+                    &cfg_path,
+                    "no pad_token: the text encoder's padding is unknown",
+                )
             })?;
             let t = HfTokenizer::from_json(
                 &path.display().to_string(),
@@ -285,7 +290,11 @@ pub fn scoring(root: &Path, config: &ModelConfig) -> Result<Scoring, BackendErro
         Err(_) => None,
     };
     let s = entry.as_ref().and_then(|e| e.get("scoring"));
-    let num = |k: &str| s.and_then(|s| s.get(k)).and_then(|v| v.as_f64()).map(|v| v as f32);
+    let num = |k: &str| {
+        s.and_then(|s| s.get(k))
+            .and_then(|v| v.as_f64())
+            .map(|v| v as f32)
+    };
     let kind = s.and_then(|s| s.get("kind")).and_then(|k| k.as_str());
     match (kind, config.init_logit_bias) {
         (Some("sigmoid"), _) | (None, Some(_)) => match (num("logit_scale"), num("logit_bias")) {

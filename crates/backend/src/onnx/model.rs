@@ -251,7 +251,9 @@ pub fn check_text_input(
         return Err(bad(&format!("its context length is not {expect}")));
     }
     if expect > CONTEXT_LENGTH {
-        return Err(bad(&format!("contexts past {CONTEXT_LENGTH} tokens are not supported")));
+        return Err(bad(&format!(
+            "contexts past {CONTEXT_LENGTH} tokens are not supported"
+        )));
     }
     Ok(spec.dims[0])
 }
