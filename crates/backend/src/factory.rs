@@ -61,7 +61,10 @@ pub fn model_files(settings: &Settings) -> Vec<std::path::PathBuf> {
         files.push(sidecar);
         let dir = settings.onnx_model_dir();
         let graphs = [settings.onnx_image_model(), settings.onnx_text_model()];
-        if graphs.iter().any(|g| g.starts_with(&dir) && g.ends_with("model.onnx")) {
+        if graphs
+            .iter()
+            .any(|g| g.starts_with(&dir) && g.ends_with("model.onnx"))
+        {
             for f in [
                 "config.json",
                 "visual/preprocess_cfg.json",
