@@ -440,9 +440,12 @@ pub fn list(c: &Catalog, hailort: &str) -> Result<String, String> {
                 let _ = writeln!(out, "    {}  {}  ({size}, {sha})", f.path, f.url);
             }
             if kind == Kind::Hailo {
-                let text = match m.hailo.as_ref().and_then(|h| h.text_hef.as_ref()) {
-                    Some(_) => "text HEF + text_embeddings.npz (not published: converted from the onnx textual model, docs/models.md)",
-                    None => "no text HEF: texts need backend.text: onnx",
+                let text_hef =
+                    m.hailo_text() && m.hailo.as_ref().is_some_and(|h| h.text_hef.is_some());
+                let text = match (text_hef, m.onnx.is_some()) {
+                    (true, true) => "text_embeddings.npz: converted from textual/model.onnx by the fetch (Hailo does not publish it)",
+                    (true, false) => "text_embeddings.npz: not published and no ONNX text encoder to convert it from",
+                    (false, _) => "no usable text HEF: texts need backend.text: onnx",
                 };
                 let _ = writeln!(out, "    {text}");
             }
