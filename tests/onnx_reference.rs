@@ -259,6 +259,7 @@ fn opts_for(image: Option<PathBuf>, text: Option<PathBuf>) -> OnnxOptions {
         library: library(),
         threads: 1,
         image_size_hint: None,
+        resize_mode: None,
     }
 }
 

@@ -114,6 +114,7 @@ pub fn run_with(
         ),
         "",
     );
+    text_checks(settings, &mut r);
     if uses_hailo {
         hailo_checks(settings, host, probe, &mut r);
     } else {
@@ -134,6 +135,119 @@ pub fn run_with(
     }
     download_checks(settings, &mut r);
     r
+}
+
+/// Which text encoder is active, and whether its files belong to the image encoder's model
+/// (same model name and embedding dimension).
+fn text_checks(settings: &Settings, r: &mut Report) {
+    let dir = settings.models_dir();
+    let read_json = |p: &Path| -> Option<serde_json::Value> {
+        serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
+    };
+    let entry = read_json(&dir.join("catalog-entry.json"));
+    let mut dims: Vec<(String, u64)> = Vec::new();
+    if let Some(d) = settings.clip.embedding_dimension {
+        dims.push(("clip.embedding_dimension".into(), d as u64));
+    }
+    if let Some(e) = &entry {
+        if let Some(name) = e["name"].as_str() {
+            if name != settings.clip.model {
+                r.add(
+                    Level::Fail,
+                    "model files",
+                    format!(
+                        "{} holds {name}'s files but clip.model is {}",
+                        dir.display(),
+                        settings.clip.model
+                    ),
+                    "fetch the configured model or correct clip.model",
+                );
+            }
+        }
+        if let Some(d) = e["embedding_dimension"].as_u64() {
+            dims.push(("catalog-entry.json".into(), d));
+        }
+    }
+    match settings.text_backend() {
+        BackendKind::Hailo => {
+            let o = backend::hailo::HailoOptions::from_settings(settings);
+            let Some(t) = o.text else { return };
+            r.add(
+                Level::Ok,
+                "text encoder",
+                format!(
+                    "text HEF {} with tables {} (CLIP BPE tokenizer on the host)",
+                    t.hef.display(),
+                    t.embeddings.display()
+                ),
+                "",
+            );
+            let textual = dir.join(config::IMMICH_TEXT_FILE);
+            if !t.embeddings.exists() {
+                let fix = if textual.is_file() {
+                    format!(
+                        "hailo-clip models text-tables --onnx {} --out {}",
+                        textual.display(),
+                        t.embeddings.display()
+                    )
+                } else {
+                    format!(
+                        "hailo-clip models fetch {} --backend hailo (converts the tables), or backend.text: onnx",
+                        settings.clip.model
+                    )
+                };
+                r.add(
+                    Level::Fail,
+                    "text tables",
+                    format!("{} is missing", t.embeddings.display()),
+                    fix,
+                );
+            } else if let Ok(a) = backend::hailo::npz::read_npz(
+                &t.embeddings,
+                &[backend::hailo::text::PROJECTION_KEY],
+            ) {
+                if let Some(&d) = a[0].shape.first() {
+                    dims.push((t.embeddings.display().to_string(), d as u64));
+                }
+            }
+        }
+        BackendKind::Onnx => {
+            let text = settings.onnx_text_model();
+            let immich = text.ends_with(config::IMMICH_TEXT_FILE);
+            let tokenizer = if immich {
+                let tj = settings.onnx_model_dir().join("textual/tokenizer.json");
+                let kind = read_json(&tj)
+                    .and_then(|v| v["model"]["type"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "unreadable".into());
+                format!("{} ({kind})", tj.display())
+            } else {
+                "built-in CLIP BPE".to_string()
+            };
+            r.add(
+                Level::Ok,
+                "text encoder",
+                format!("ONNX {}; tokenizer {tokenizer}", text.display()),
+                "",
+            );
+            if immich {
+                let cfg = settings.onnx_model_dir().join("config.json");
+                if let Some(d) = read_json(&cfg).and_then(|v| v["embed_dim"].as_u64()) {
+                    dims.push((cfg.display().to_string(), d));
+                }
+            }
+        }
+        BackendKind::Mock => {}
+    }
+    if let Some((first, d0)) = dims.first() {
+        if let Some((other, d)) = dims.iter().find(|(_, d)| d != d0) {
+            r.add(
+                Level::Fail,
+                "dimensions",
+                format!("{first} says {d0} but {other} says {d}"),
+                "image and text files must come from the same model",
+            );
+        }
+    }
 }
 
 fn user_description() -> String {
@@ -391,7 +505,7 @@ fn onnx_checks(settings: &Settings, image: bool, textual: bool, r: &mut Report) 
                 Level::Fail,
                 name,
                 format!("{}: {e}", p.display()),
-                "export the model with tools/export-onnx.py or set backend.onnx paths",
+                "`hailo-clip models fetch MODEL --backend onnx`, tools/export-onnx.py, or set backend.onnx paths",
             ),
         }
     }
@@ -574,6 +688,34 @@ mod tests {
         let r = run_with(&s, None, &preflight::Host::new(root.path()), &|_| None);
         assert!(!r.failed(), "{r}");
         assert_eq!(find(&r, "hailo").level, Level::Skip);
+    }
+
+    #[test]
+    fn names_the_text_encoder_and_catches_a_dimension_mismatch() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("textual")).unwrap();
+        std::fs::write(d.path().join("textual/model.onnx"), b"x").unwrap();
+        std::fs::write(
+            d.path().join("textual/tokenizer.json"),
+            r#"{"model": {"type": "Unigram"}}"#,
+        )
+        .unwrap();
+        std::fs::write(d.path().join("config.json"), r#"{"embed_dim": 768}"#).unwrap();
+        let mut s = Settings::default();
+        s.backend.kind = BackendKind::Onnx;
+        s.backend.onnx.model_dir = Some(d.path().to_path_buf());
+        s.clip.embedding_dimension = Some(512);
+        let r = run_with(&s, None, &preflight::Host::new(d.path()), &|_| None);
+        let t = find(&r, "text encoder");
+        assert!(t.detail.contains("textual/model.onnx"), "{}", t.detail);
+        assert!(t.detail.contains("Unigram"), "{}", t.detail);
+        let dims = find(&r, "dimensions");
+        assert_eq!(dims.level, Level::Fail);
+        assert!(
+            dims.detail.contains("512") && dims.detail.contains("768"),
+            "{}",
+            dims.detail
+        );
     }
 
     #[test]

@@ -55,9 +55,26 @@ pub fn model_files(settings: &Settings) -> Vec<std::path::PathBuf> {
         files.push(settings.onnx_text_model());
     }
     if image == BackendKind::Onnx || text == BackendKind::Onnx {
-        // model.json beside the graphs changes their normalisation and names.
+        // model.json beside the graphs changes their normalisation and names; in Immich's
+        // layout the config, preprocessing, tokenizer and scoring files do.
         let sidecar = settings.onnx_image_model().with_file_name("model.json");
         files.push(sidecar);
+        let dir = settings.onnx_model_dir();
+        let graphs = [settings.onnx_image_model(), settings.onnx_text_model()];
+        if graphs
+            .iter()
+            .any(|g| g.starts_with(&dir) && g.ends_with("model.onnx"))
+        {
+            for f in [
+                "config.json",
+                "visual/preprocess_cfg.json",
+                "textual/tokenizer.json",
+                "textual/tokenizer_config.json",
+                "catalog-entry.json",
+            ] {
+                files.push(dir.join(f));
+            }
+        }
     }
     if image == BackendKind::Hailo || text == BackendKind::Hailo {
         let o = crate::hailo::HailoOptions::from_settings(settings);

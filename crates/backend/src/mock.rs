@@ -93,6 +93,8 @@ impl Backend for MockBackend {
             image_size: (self.cfg.image_size, self.cfg.image_size),
             max_image_batch: self.cfg.max_batch_size,
             max_text_batch: self.cfg.max_batch_size.max(16),
+            tokenizer: Default::default(),
+            scoring: Default::default(),
         })
     }
 

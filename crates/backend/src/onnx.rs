@@ -5,11 +5,12 @@
 //! model.json). Everything the engine needs — input size, embedding dimension, batch axis — is
 //! read from the graphs at `load()`, so a wrong file fails at start-up with its path in the message.
 
+pub mod immich;
 pub mod model;
 pub mod runtime;
 
 use crate::{Backend, BackendError};
-use clip::{ModelInfo, PreparedImage, TokenIds, CONTEXT_LENGTH};
+use clip::{ModelInfo, PreparedImage, ResizeMode, TokenIds, CONTEXT_LENGTH};
 use config::{BackendKind, Settings};
 use model::{Batch, Sidecar, TensorSpec};
 use ort::session::builder::GraphOptimizationLevel;
@@ -36,6 +37,8 @@ pub struct OnnxOptions {
     pub threads: usize,
     /// Input size for image graphs whose height/width are open and have no model.json: clip.image_size.
     pub image_size_hint: Option<u32>,
+    /// clip.resize_mode, checked against an Immich model's preprocess_cfg.json (None: not checked).
+    pub resize_mode: Option<ResizeMode>,
 }
 
 /// All cores but one, which stays with the HTTP side and preprocessing; at least one.
@@ -60,6 +63,7 @@ impl OnnxOptions {
             library: LibrarySource::resolve(o.library_path.as_deref()),
             threads: o.threads.unwrap_or_else(default_threads),
             image_size_hint: settings.clip.image_size,
+            resize_mode: Some(settings.clip.resize_mode),
         }
     }
 
@@ -75,6 +79,7 @@ impl OnnxOptions {
             library,
             threads,
             image_size_hint: None,
+            resize_mode: None,
         }
     }
 }
@@ -165,8 +170,9 @@ fn require_file(path: &Path, what: &str, key: &str) -> Result<(), BackendError> 
         return Ok(());
     }
     Err(BackendError::Setup(format!(
-        "{what} encoder {} not found (set backend.onnx.{key}, or put it in the models directory); \
-         export one with tools/export-onnx.py, see docs/onnx-backend.md",
+        "{what} encoder {} not found (set backend.onnx.{key} or backend.onnx.model_dir, or put \
+         the model in the models directory); `hailo-clip models fetch NAME --backend onnx` \
+         downloads one, tools/export-onnx.py exports one, see docs/models.md",
         path.display()
     )))
 }
@@ -196,21 +202,92 @@ impl Backend for OnnxBackend {
         if let Some(p) = &self.opts.text_model {
             require_file(p, "text", "text_model")?;
         }
+        // Immich's layout: everything outside the graphs is read and checked before the
+        // (slower) sessions are built.
+        let image_root = self.opts.image_model.as_deref().and_then(immich::root_of);
+        let text_root = self.opts.text_model.as_deref().and_then(immich::root_of);
+        let layout = match image_root.as_ref().or(text_root.as_ref()) {
+            Some(root) => Some(immich::Layout::load(
+                root,
+                image_root.is_some(),
+                text_root.is_some(),
+            )?),
+            None => None,
+        };
+        if let (Some(pre), Some(want)) = (
+            layout.as_ref().and_then(|l| l.preprocess.as_ref()),
+            self.opts.resize_mode,
+        ) {
+            if pre.resize_mode != want {
+                let name = |m: ResizeMode| match m {
+                    ResizeMode::Squash => "squash",
+                    ResizeMode::CenterCrop => "center_crop",
+                };
+                return Err(BackendError::Setup(format!(
+                    "{}: the model was trained with resize_mode {} but clip.resize_mode is {}; \
+                     set clip.resize_mode: {}",
+                    layout
+                        .as_ref()
+                        .unwrap()
+                        .root
+                        .join(immich::PREPROCESS_FILE)
+                        .display(),
+                    name(pre.resize_mode),
+                    name(want),
+                    name(pre.resize_mode)
+                )));
+            }
+        }
         let (_env, version) = runtime::environment(&self.opts.library)?;
         self.library_version = Some(version);
 
         let image = match self.opts.image_model.clone() {
-            Some(p) => Some(ImageEncoder::load(
-                self.session(&p)?,
-                &p,
-                self.opts.image_size_hint,
-            )?),
+            Some(p) => {
+                let pre = layout.as_ref().and_then(|l| l.preprocess.as_ref());
+                let sidecar = match pre {
+                    Some(pre) => pre.sidecar(),
+                    None => Sidecar::beside(&p)?.1,
+                };
+                let enc =
+                    ImageEncoder::load(self.session(&p)?, &p, sidecar, self.opts.image_size_hint)?;
+                if let Some(pre) = pre {
+                    if enc.size != pre.size {
+                        return Err(BackendError::Setup(format!(
+                            "{}: the graph takes {}x{} images but {} says {}x{}",
+                            p.display(),
+                            enc.size.0,
+                            enc.size.1,
+                            immich::PREPROCESS_FILE,
+                            pre.size.0,
+                            pre.size.1
+                        )));
+                    }
+                }
+                Some(enc)
+            }
             None => None,
         };
         let text = match self.opts.text_model.clone() {
-            Some(p) => Some(TextEncoder::load(self.session(&p)?, &p)?),
+            Some(p) => {
+                let sidecar = match text_root {
+                    Some(_) => Sidecar::default(),
+                    None => Sidecar::beside(&p)?.1,
+                };
+                let ctx = layout
+                    .as_ref()
+                    .map_or(CONTEXT_LENGTH, |l| l.config.context_length());
+                Some(TextEncoder::load(self.session(&p)?, &p, sidecar, ctx)?)
+            }
             None => None,
         };
+        if let Some(l) = &layout {
+            if let Some(i) = &image {
+                l.check_dim(&i.path, i.dim)?;
+            }
+            if let Some(t) = &text {
+                l.check_dim(&t.path, t.dim)?;
+            }
+        }
         if let (Some(i), Some(t)) = (&image, &text) {
             if i.dim != t.dim {
                 return Err(BackendError::Setup(format!(
@@ -233,6 +310,11 @@ impl Backend for OnnxBackend {
             image_size: image.as_ref().map(|i| i.size).unwrap_or((0, 0)),
             max_image_batch: image.as_ref().map(|i| i.batch.max()).unwrap_or(0),
             max_text_batch: text.as_ref().map(|t| t.batch.max()).unwrap_or(0),
+            tokenizer: layout
+                .as_ref()
+                .and_then(|l| l.tokenizer.clone())
+                .unwrap_or_default(),
+            scoring: layout.as_ref().map(|l| l.scoring).unwrap_or_default(),
         };
         tracing::info!(
             image = ?self.opts.image_model,
@@ -317,8 +399,12 @@ struct ImageEncoder {
 }
 
 impl ImageEncoder {
-    fn load(session: Session, path: &Path, size_hint: Option<u32>) -> Result<Self, BackendError> {
-        let (_, sidecar) = Sidecar::beside(path)?;
+    fn load(
+        session: Session,
+        path: &Path,
+        sidecar: Sidecar,
+        size_hint: Option<u32>,
+    ) -> Result<Self, BackendError> {
         let (input, output) = model::io(
             &session,
             path,
@@ -446,18 +532,24 @@ struct TextEncoder {
     output: TensorSpec,
     batch: Batch,
     dim: usize,
+    /// Tokens per text the graph takes: the first this many of each `TokenIds`.
+    context: usize,
 }
 
 impl TextEncoder {
-    fn load(session: Session, path: &Path) -> Result<Self, BackendError> {
-        let (_, sidecar) = Sidecar::beside(path)?;
+    fn load(
+        session: Session,
+        path: &Path,
+        sidecar: Sidecar,
+        context: usize,
+    ) -> Result<Self, BackendError> {
         let (input, output) = model::io(
             &session,
             path,
             sidecar.text.as_ref(),
             ("input_ids", "text_embeds"),
         )?;
-        let batch_dim = model::check_text_input(&input, path)?;
+        let batch_dim = model::check_text_input(&input, path, context)?;
         let out_dim = model::check_output(&output, path)?;
         let mut enc = TextEncoder {
             path: path.to_path_buf(),
@@ -466,9 +558,11 @@ impl TextEncoder {
             output,
             batch: Batch::of(batch_dim, DEFAULT_MAX_TEXT_BATCH),
             dim: out_dim.unwrap_or(0),
+            context,
         };
         if out_dim.is_none() {
-            let probe = clip::empty_text();
+            // Id 0 is in every vocabulary; the run only settles the output size.
+            let probe = [0u32; CONTEXT_LENGTH];
             enc.dim = enc.encode(&[probe])?[0].len();
         }
         Ok(enc)
@@ -486,11 +580,12 @@ impl TextEncoder {
             )));
         }
         let rows = self.batch.run_rows(n);
-        let shape = [rows, CONTEXT_LENGTH];
+        let ctx = self.context;
+        let shape = [rows, ctx];
         let names = (self.input.name.as_str(), self.output.name.as_str());
         let dim = (self.dim > 0).then_some(self.dim);
-        let ids = texts.iter().flat_map(|t| t.iter().copied());
-        let pad = (rows - n) * CONTEXT_LENGTH;
+        let ids = texts.iter().flat_map(|t| t[..ctx].iter().copied());
+        let pad = (rows - n) * ctx;
         let fault =
             |e: ort::Error| BackendError::Fault(format!("cannot build the text tensor: {e}"));
         if self.input.ty == TensorElementType::Int32 {

@@ -40,6 +40,9 @@ impl Backend for SplitBackend {
         }
         Ok(ModelInfo {
             max_text_batch: txt.max_text_batch,
+            // Texts and their scoring are the text encoder's.
+            tokenizer: txt.tokenizer.clone(),
+            scoring: txt.scoring,
             ..img
         })
     }

@@ -52,6 +52,11 @@ pub struct ModelInfo {
     pub max_image_batch: usize,
     /// The most texts the text encoder takes in one call.
     pub max_text_batch: usize,
+    /// How texts become token ids for this model's text encoder.
+    #[serde(skip)]
+    pub tokenizer: tokenizer::TextTokenizer,
+    /// How /v1/classify turns similarities into scores.
+    pub scoring: scoring::Scoring,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

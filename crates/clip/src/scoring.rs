@@ -1,9 +1,46 @@
-//! Zero-shot scores as OpenAI CLIP and Hailo's CLIP app compute them:
-//! softmax(100 * cosine) over labels and negatives, negatives never reported.
+//! Zero-shot scores. CLIP (OpenAI, and Hailo's CLIP app): softmax(100 * cosine) over labels and
+//! negatives, negatives never reported. SigLIP: each label on its own,
+//! sigmoid(logit_scale * cosine + logit_bias) with the model's trained scale and bias.
 
 use serde::Serialize;
 
 pub const LOGIT_SCALE: f32 = 100.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Scoring {
+    /// Scores sum to one over labels and negatives.
+    Softmax { logit_scale: f32 },
+    /// Independent per label: negatives take no share (they are still refused as labels).
+    Sigmoid { logit_scale: f32, logit_bias: f32 },
+}
+
+impl Default for Scoring {
+    fn default() -> Self {
+        Scoring::Softmax {
+            logit_scale: LOGIT_SCALE,
+        }
+    }
+}
+
+impl Scoring {
+    /// Scores for the labels' (and negatives') similarities, in the same order.
+    pub fn scores(&self, sims: &[f32]) -> Vec<f32> {
+        match *self {
+            Scoring::Softmax { logit_scale } => {
+                let logits: Vec<f32> = sims.iter().map(|s| s * logit_scale).collect();
+                softmax(&logits)
+            }
+            Scoring::Sigmoid {
+                logit_scale,
+                logit_bias,
+            } => sims
+                .iter()
+                .map(|s| 1.0 / (1.0 + (-(s * logit_scale + logit_bias)).exp()))
+                .collect(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LabelScore {
@@ -64,13 +101,31 @@ pub fn classify<L: AsRef<[f32]>, N: AsRef<[f32]>>(
     top_k: Option<usize>,
     threshold: Option<f32>,
 ) -> Vec<LabelScore> {
+    classify_with(
+        &Scoring::default(),
+        image,
+        labels,
+        negatives,
+        top_k,
+        threshold,
+    )
+}
+
+/// [`classify`] under the model's own scoring.
+pub fn classify_with<L: AsRef<[f32]>, N: AsRef<[f32]>>(
+    scoring: &Scoring,
+    image: &[f32],
+    labels: &[(String, L)],
+    negatives: &[N],
+    top_k: Option<usize>,
+    threshold: Option<f32>,
+) -> Vec<LabelScore> {
     let sims: Vec<f32> = labels
         .iter()
         .map(|(_, t)| dot(image, t.as_ref()))
         .chain(negatives.iter().map(|t| dot(image, t.as_ref())))
         .collect();
-    let logits: Vec<f32> = sims.iter().map(|s| s * LOGIT_SCALE).collect();
-    let probs = softmax(&logits);
+    let probs = scoring.scores(&sims);
     let mut order: Vec<usize> = (0..labels.len())
         .filter(|&i| threshold.is_none_or(|t| probs[i] >= t))
         .collect();
@@ -144,6 +199,27 @@ mod tests {
         let t = classify(&img, &labels, &[] as &[Vec<f32>], None, Some(0.5));
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].label, "x");
+    }
+
+    #[test]
+    fn sigmoid_scores_each_label_alone() {
+        let sig = Scoring::Sigmoid {
+            logit_scale: 10.0,
+            logit_bias: -5.0,
+        };
+        let img = [1.0, 0.0];
+        let labels = vec![
+            ("a".to_string(), vec![0.8, 0.6]),
+            ("b".to_string(), vec![0.0, 1.0]),
+        ];
+        let r = classify_with(&sig, &img, &labels, &[] as &[Vec<f32>], None, None);
+        let want_a = 1.0 / (1.0 + (-(0.8f32 * 10.0 - 5.0)).exp());
+        assert_eq!(r[0].label, "a");
+        assert!((r[0].score - want_a).abs() < 1e-6);
+        assert!((r[1].score - 1.0 / (1.0 + 5f32.exp())).abs() < 1e-6);
+        // A negative changes nothing under sigmoid.
+        let with = classify_with(&sig, &img, &labels, &[vec![1.0, 0.0]], None, None);
+        assert_eq!(with, r);
     }
 
     #[test]

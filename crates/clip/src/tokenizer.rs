@@ -5,6 +5,38 @@ use crate::{TokenIds, CONTEXT_LENGTH};
 use instant_clip_tokenizer::{Token, Tokenizer};
 
 mod clean;
+pub mod hf;
+
+/// The tokenizer a loaded model needs: CLIP's BPE (open_clip-exact, built in) or one from the
+/// model's tokenizer.json.
+#[derive(Debug, Clone, Default)]
+pub enum TextTokenizer {
+    #[default]
+    ClipBpe,
+    HuggingFace(std::sync::Arc<hf::HfTokenizer>),
+}
+
+impl TextTokenizer {
+    /// The shortest text input, for a probe inference.
+    pub fn probe(&self) -> TokenIds {
+        match self {
+            TextTokenizer::ClipBpe => crate::empty_text(),
+            TextTokenizer::HuggingFace(t) => t.tokenize("").unwrap_or([0; CONTEXT_LENGTH]),
+        }
+    }
+}
+
+impl PartialEq for TextTokenizer {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (TextTokenizer::ClipBpe, TextTokenizer::ClipBpe) => true,
+            (TextTokenizer::HuggingFace(a), TextTokenizer::HuggingFace(b)) => {
+                std::sync::Arc::ptr_eq(a, b)
+            }
+            _ => false,
+        }
+    }
+}
 
 pub struct ClipTokenizer {
     inner: Tokenizer,

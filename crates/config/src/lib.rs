@@ -5,7 +5,10 @@ mod render;
 mod schema;
 mod validate;
 
-pub use load::{data_dir, default_config_paths, ONNX_IMAGE_FILE, ONNX_TEXT_FILE};
+pub use load::{
+    data_dir, default_config_paths, IMMICH_IMAGE_FILE, IMMICH_TEXT_FILE, ONNX_IMAGE_FILE,
+    ONNX_TEXT_FILE,
+};
 pub use render::{render, write_atomic};
 pub use schema::*;
 use std::path::PathBuf;

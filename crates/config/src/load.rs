@@ -6,6 +6,9 @@ use crate::{BackendKind, ConfigError, Settings, APP_DIR, DEFAULT_YAML_PATH, JSON
 /// File names of the ONNX layout this service exports (tools/export-onnx.py).
 pub const ONNX_IMAGE_FILE: &str = "image.onnx";
 pub const ONNX_TEXT_FILE: &str = "text.onnx";
+/// The same encoders in Immich's layout (immich-app/<model> on Hugging Face).
+pub const IMMICH_IMAGE_FILE: &str = "visual/model.onnx";
+pub const IMMICH_TEXT_FILE: &str = "textual/model.onnx";
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,22 +135,43 @@ impl Settings {
             .unwrap_or_else(|| data_dir().join("cache"))
     }
 
-    /// `backend.onnx.image_model`, else `image.onnx` in the models directory.
-    pub fn onnx_image_model(&self) -> PathBuf {
+    /// `backend.onnx.model_dir`, else the models directory.
+    pub fn onnx_model_dir(&self) -> PathBuf {
         self.backend
             .onnx
-            .image_model
+            .model_dir
             .clone()
-            .unwrap_or_else(|| self.models_dir().join(ONNX_IMAGE_FILE))
+            .unwrap_or_else(|| self.models_dir())
     }
 
-    /// `backend.onnx.text_model`, else `text.onnx` in the models directory.
+    /// `backend.onnx.image_model`, else `image.onnx` in the model directory, else Immich's
+    /// `visual/model.onnx` there when that is the layout present.
+    pub fn onnx_image_model(&self) -> PathBuf {
+        let o = &self.backend.onnx;
+        o.image_model.clone().unwrap_or_else(|| {
+            onnx_default(&self.onnx_model_dir(), ONNX_IMAGE_FILE, IMMICH_IMAGE_FILE)
+        })
+    }
+
+    /// `backend.onnx.text_model`, else `text.onnx` in the model directory, else Immich's
+    /// `textual/model.onnx` there when that is the layout present.
     pub fn onnx_text_model(&self) -> PathBuf {
-        self.backend
-            .onnx
-            .text_model
-            .clone()
-            .unwrap_or_else(|| self.models_dir().join(ONNX_TEXT_FILE))
+        let o = &self.backend.onnx;
+        o.text_model.clone().unwrap_or_else(|| {
+            onnx_default(&self.onnx_model_dir(), ONNX_TEXT_FILE, IMMICH_TEXT_FILE)
+        })
+    }
+}
+
+/// This service's own file name unless only the Immich one exists (so a missing model is
+/// reported under the service's own name).
+fn onnx_default(dir: &Path, own: &str, immich: &str) -> PathBuf {
+    let own = dir.join(own);
+    let immich = dir.join(immich);
+    if !own.exists() && immich.exists() {
+        immich
+    } else {
+        own
     }
 }
 

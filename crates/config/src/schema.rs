@@ -231,9 +231,12 @@ pub struct MockLatency {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct OnnxSettings {
-    /// Default: $XDG_DATA_HOME/hailo-clip/models/<model>/image.onnx
+    /// Directory of the model's files: image.onnx/text.onnx (+ model.json), or Immich's layout
+    /// (config.json, visual/, textual/). Default: $XDG_DATA_HOME/hailo-clip/models/<model>.
+    pub model_dir: Option<PathBuf>,
+    /// Default: image.onnx in the model directory, else its visual/model.onnx
     pub image_model: Option<PathBuf>,
-    /// Default: $XDG_DATA_HOME/hailo-clip/models/<model>/text.onnx
+    /// Default: text.onnx in the model directory, else its textual/model.onnx
     pub text_model: Option<PathBuf>,
     /// libonnxruntime.so; else $ORT_DYLIB_PATH; else the loader's search path.
     pub library_path: Option<PathBuf>,

@@ -344,7 +344,8 @@ impl Engine {
             let set = self.usable_label_set(name)?;
             let info = self.model_info().await?;
             let (img_vecs, img_t) = self.image_embeddings(vec![req.image], &info).await?;
-            let scores = scoring::classify(
+            let scores = scoring::classify_with(
+                &info.scoring,
                 &img_vecs[0],
                 &set.classes,
                 &set.negatives,
@@ -369,7 +370,8 @@ impl Engine {
         );
         let (img_vecs, img_t) = image?;
         let classes = classes?;
-        let scores = scoring::classify(
+        let scores = scoring::classify_with(
+            &info.scoring,
             &img_vecs[0],
             &classes.labels,
             &classes.negatives,

@@ -5,7 +5,7 @@
 use crate::queue::{Job, Timing};
 use crate::text_cache::{Embedding, TextCache};
 use crate::{Engine, EngineError};
-use clip::tokenizer::ClipTokenizer;
+use clip::tokenizer::{ClipTokenizer, TextTokenizer};
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
@@ -56,12 +56,22 @@ impl Engine {
             let chunk = TEXT_CHUNK.max(info.max_text_batch);
             for part in missing.chunks(chunk) {
                 let texts: Vec<String> = part.iter().map(|&i| prompts[i].clone()).collect();
-                let tokenizer = self.tokenizer.clone();
-                let ids = tokio::task::spawn_blocking(move || {
-                    texts.iter().map(|t| tokenizer.tokenize(t)).collect()
-                })
-                .await
-                .map_err(|e| EngineError::Internal(format!("tokenizer task: {e}")))?;
+                let clip_bpe = self.tokenizer.clone();
+                let tokenizer = info.tokenizer.clone();
+                // The model's own tokenizer when it is not CLIP's (from its tokenizer.json).
+                let ids: Vec<clip::TokenIds> =
+                    tokio::task::spawn_blocking(move || match &tokenizer {
+                        TextTokenizer::ClipBpe => {
+                            Ok(texts.iter().map(|t| clip_bpe.tokenize(t)).collect())
+                        }
+                        TextTokenizer::HuggingFace(hf) => texts
+                            .iter()
+                            .map(|t| hf.tokenize(t))
+                            .collect::<Result<Vec<_>, String>>(),
+                    })
+                    .await
+                    .map_err(|e| EngineError::Internal(format!("tokenizer task: {e}")))?
+                    .map_err(EngineError::Internal)?;
                 let (vecs, t) = self
                     .run(|reply| Job::Texts {
                         items: ids,

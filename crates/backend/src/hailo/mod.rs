@@ -11,6 +11,7 @@ pub mod advice;
 pub mod diagnostics;
 pub mod files;
 pub mod npz;
+pub mod onnx_tables;
 mod options;
 pub mod preflight;
 #[cfg(any(test, feature = "sim"))]
@@ -300,6 +301,8 @@ impl Backend for HailoBackend {
             image_size: (image.width, image.height),
             max_image_batch: batch_of(image.model.as_ref()),
             max_text_batch: text.as_ref().map_or(1, |t| t.max_batch),
+            tokenizer: Default::default(),
+            scoring: Default::default(),
         };
         tracing::info!(
             hef = %self.opts.image_hef.display(),

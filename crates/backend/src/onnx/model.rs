@@ -227,11 +227,16 @@ pub fn check_image_input(spec: &TensorSpec, file: &Path) -> Result<(Dim, Dim, Di
     Ok((spec.dims[0], spec.dims[2], spec.dims[3]))
 }
 
-/// Text encoder input: int64 or int32 [batch, 77].
-pub fn check_text_input(spec: &TensorSpec, file: &Path) -> Result<Dim, BackendError> {
+/// Text encoder input: int64 or int32 [batch, context], context `expect` (77 for CLIP; a
+/// SigLIP-style model's own, from its config). Returns the batch dim.
+pub fn check_text_input(
+    spec: &TensorSpec,
+    file: &Path,
+    expect: usize,
+) -> Result<Dim, BackendError> {
     let bad = |why: &str| {
         BackendError::Setup(format!(
-            "{}: text input is {}; {why} (expected int64 [batch, {CONTEXT_LENGTH}] token ids)",
+            "{}: text input is {}; {why} (expected int64 [batch, {expect}] token ids)",
             file.display(),
             spec.describe()
         ))
@@ -242,8 +247,13 @@ pub fn check_text_input(spec: &TensorSpec, file: &Path) -> Result<Dim, BackendEr
     if spec.dims.len() != 2 {
         return Err(bad("it is not rank 2"));
     }
-    if spec.dims[1].is_some_and(|n| n != CONTEXT_LENGTH) {
-        return Err(bad("its context length is not 77"));
+    if spec.dims[1].is_some_and(|n| n != expect) {
+        return Err(bad(&format!("its context length is not {expect}")));
+    }
+    if expect > CONTEXT_LENGTH {
+        return Err(bad(&format!(
+            "contexts past {CONTEXT_LENGTH} tokens are not supported"
+        )));
     }
     Ok(spec.dims[0])
 }

@@ -98,7 +98,7 @@ impl Worker {
             .encode_images(&[img])
             .map_err(EngineError::from)?;
         self.backend
-            .encode_texts(&[clip::empty_text()])
+            .encode_texts(&[info.tokenizer.probe()])
             .map_err(EngineError::from)?;
         Ok(())
     }
