@@ -116,17 +116,17 @@ fi
 
 # The port: free, or held by the running hailo-clip.service.
 port_holder() { # prints "PID COMM" of the process listening on TCP port $1, if any
-  local hex inodes pid fd
+  local hex inodes pid fd link main i
   hex=$(printf '%04X' "$1")
   inodes=$(awk -v p=":$hex" '$2 ~ p"$" && $4 == "0A" {print $10}' /proc/net/tcp /proc/net/tcp6 2>/dev/null)
   [ -n "$inodes" ] || return 0
-  for fd in /proc/[0-9]*/fd/*; do
-    case " $(readlink "$fd" 2>/dev/null) " in
-    *socket:\[*) ;;
-    *) continue ;;
-    esac
+  # The running service's own process first: the usual holder on a re-run.
+  main=$(systemctl show -p MainPID --value "$svc" 2>/dev/null || true)
+  for fd in /proc/"${main:-0}"/fd/* /proc/[0-9]*/fd/*; do
+    link=$(readlink "$fd" 2>/dev/null) || continue
+    case $link in socket:\[*) ;; *) continue ;; esac
     for i in $inodes; do
-      if [ "$(readlink "$fd" 2>/dev/null)" = "socket:[$i]" ]; then
+      if [ "$link" = "socket:[$i]" ]; then
         pid=${fd#/proc/}
         pid=${pid%%/*}
         echo "$pid $(cat "/proc/$pid/comm" 2>/dev/null)"

@@ -11,11 +11,11 @@
 #      /health 200 and a classify request
 # The last line is "N passed, N failed". Not part of scripts/test.sh: the cross build of every
 # dependency takes long on a small machine (docs/deploy-raspberry-pi-os.md gives the figure).
-# Environment: HAILO_CLIP_ARM64_PROFILE (cargo profile, default dev).
+# Environment: HAILO_CLIP_ARM64_PROFILE (cargo profile, default release; dev skips two timing tests).
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-profile=${HAILO_CLIP_ARM64_PROFILE:-dev}
+profile=${HAILO_CLIP_ARM64_PROFILE:-release}
 triple=aarch64-unknown-linux-gnu
 sysroot=/usr/aarch64-linux-gnu
 passed=0 failed=0
