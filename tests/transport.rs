@@ -177,6 +177,7 @@ async fn unknown_host_names_are_refused_and_configured_ones_served() {
 async fn requests_past_the_in_flight_bound_are_refused_before_their_body() {
     let mut s = mock_settings();
     s.limits.max_in_flight = 1;
+    s.limits.admission_wait_ms = 0;
     s.backend.mock.latency.text_fixed_ms = 400.0;
     let srv = start(s).await;
     let slow = {
@@ -206,6 +207,31 @@ async fn requests_past_the_in_flight_bound_are_refused_before_their_body() {
             .contains("limits.max_in_flight"),
         "{b}"
     );
+    assert_eq!(slow.await.unwrap(), 200);
+    srv.stop().await.unwrap();
+
+    // With a wait at the door, a request that finds the slots full waits for one instead.
+    let mut s = mock_settings();
+    s.limits.max_in_flight = 1;
+    s.limits.admission_wait_ms = 5000;
+    s.backend.mock.latency.text_fixed_ms = 400.0;
+    let srv = start(s).await;
+    let slow = {
+        let c = srv.client.clone();
+        let url = srv.at("/v1/embed/text");
+        tokio::spawn(async move {
+            c.post(url)
+                .json(&json!({"text": "slow"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (code, b) = srv.post("/v1/embed/text", json!({"text": "waits"})).await;
+    assert_eq!(code, 200, "{b}");
     assert_eq!(slow.await.unwrap(), 200);
     // GETs are not counted against the bound.
     assert_eq!(srv.get("/v1/models").await.0, 200);

@@ -293,6 +293,10 @@ pub struct LimitSettings {
     /// Requests on the API routes being read or worked on at once; beyond, 429 before the
     /// body is read.
     pub max_in_flight: usize,
+    /// How long a request may wait at the door for one of those slots (its body unread, no CPU
+    /// spent) before the 429. A wait holds clients that retry at once (a closed loop) to the
+    /// device's pace instead of letting their refusals take the cores; 0 refuses at once.
+    pub admission_wait_ms: u64,
     /// Request body bytes being received or held at once (by Content-Length; a body without
     /// one counts as `max_body_bytes`); beyond, 429 before the body is read.
     pub max_body_bytes_in_flight: u64,
@@ -330,6 +334,7 @@ impl Default for LimitSettings {
             // A 40 MP RGB photo; 16-bit and float images are refused earlier at their size.
             max_decoded_bytes: 128 << 20,
             max_in_flight: 64,
+            admission_wait_ms: 1000,
             max_body_bytes_in_flight: 256 << 20,
             max_connections: 2048,
             header_timeout_secs: 10,

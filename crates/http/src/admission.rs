@@ -34,6 +34,7 @@ pub struct Admission {
     /// Body bytes, counted in KiB (a semaphore counts permits in u32).
     body_kib: Arc<Semaphore>,
     max_body_kib: u32,
+    wait: Duration,
     rate: Option<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
@@ -57,6 +58,7 @@ impl Admission {
             in_flight: Arc::new(Semaphore::new(l.max_in_flight)),
             body_kib: Arc::new(Semaphore::new(kib(l.max_body_bytes_in_flight) as usize)),
             max_body_kib: kib(l.max_body_bytes as u64),
+            wait: Duration::from_millis(l.admission_wait_ms),
             rate,
         }
     }
@@ -125,7 +127,17 @@ pub async fn admit(State(s): State<AppState>, req: Request, next: Next) -> Respo
     if !(req.method() == Method::POST || req.method() == Method::PUT) {
         return next.run(req).await;
     }
-    let Ok(slot) = a.in_flight.clone().try_acquire_owned() else {
+    let slot = match a.in_flight.clone().try_acquire_owned() {
+        Ok(s) => Ok(s),
+        Err(_) if !a.wait.is_zero() => {
+            match tokio::time::timeout(a.wait, a.in_flight.clone().acquire_owned()).await {
+                Ok(Ok(s)) => Ok(s),
+                _ => Err(()),
+            }
+        }
+        Err(_) => Err(()),
+    };
+    let Ok(slot) = slot else {
         return refuse_request(
             req,
             ApiError::Busy("limits.max_in_flight requests in flight"),
