@@ -1,7 +1,7 @@
 //! Image bytes to the model's input: decode (any supported format), honour EXIF orientation,
 //! convert to RGB, resize. Runs on the blocking pool, never on the async workers.
 
-use crate::{PreparedImage, ResizeMode};
+use crate::{jpeg, PreparedImage, ResizeMode};
 use base64::Engine as _;
 use fast_image_resize as fr;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
@@ -88,11 +88,35 @@ pub struct Preprocessor {
 }
 
 impl Preprocessor {
+    /// Bytes to the model input. JPEGs are decoded scaled in the DCT domain (see `crate::jpeg`),
+    /// everything else at full size; both then take the same bicubic resize.
     pub fn prepare(&self, bytes: &[u8]) -> Result<PreparedImage, PreprocessError> {
+        self.prepare_with(bytes, true)
+    }
+
+    /// As `prepare`, but a JPEG is decoded at full size first: the reference the scaled path is
+    /// measured against (bench/jpeg.sh, tests).
+    pub fn prepare_full_decode(&self, bytes: &[u8]) -> Result<PreparedImage, PreprocessError> {
+        self.prepare_with(bytes, false)
+    }
+
+    fn prepare_with(&self, bytes: &[u8], scaled: bool) -> Result<PreparedImage, PreprocessError> {
+        if image::guess_format(bytes).ok() == Some(ImageFormat::Jpeg) {
+            let min = if scaled { self.size } else { (u32::MAX, u32::MAX) };
+            if let jpeg::Outcome::Decoded(d) = jpeg::decode(bytes, min, self.max_pixels)? {
+                let rgb = image::RgbImage::from_raw(d.width, d.height, d.rgb).ok_or_else(|| {
+                    PreprocessError::Internal("JPEG decoder returned a short buffer".into())
+                })?;
+                let mut img = DynamicImage::ImageRgb8(rgb);
+                img.apply_orientation(d.orientation);
+                return self.resize(&img);
+            }
+        }
         let img = self.decode(bytes)?;
         self.resize(&img)
     }
 
+    /// Full-size decode of any supported format, EXIF orientation applied.
     pub fn decode(&self, bytes: &[u8]) -> Result<DynamicImage, PreprocessError> {
         let format = image::guess_format(bytes).map_err(|_| {
             PreprocessError::UnsupportedImage(
@@ -127,38 +151,56 @@ impl Preprocessor {
         Ok(img)
     }
 
+    /// Resizes straight from the decoded buffer when it is 8-bit gray, gray+alpha, RGB or RGBA
+    /// (alpha dropped afterwards, on the small image, as a plain RGB conversion would); other
+    /// layouts are converted to RGB first.
     pub fn resize(&self, img: &DynamicImage) -> Result<PreparedImage, PreprocessError> {
-        let rgb = match img {
-            DynamicImage::ImageRgb8(rgb) => std::borrow::Cow::Borrowed(rgb),
-            other => std::borrow::Cow::Owned(other.to_rgb8()),
+        let direct = matches!(
+            img,
+            DynamicImage::ImageLuma8(_)
+                | DynamicImage::ImageLumaA8(_)
+                | DynamicImage::ImageRgb8(_)
+                | DynamicImage::ImageRgba8(_)
+        );
+        let converted;
+        let src = if direct {
+            img
+        } else {
+            converted = DynamicImage::ImageRgb8(img.to_rgb8());
+            &converted
         };
+        let (sw, sh) = (src.width(), src.height());
+        let pixel = fr::IntoImageView::pixel_type(src)
+            .ok_or_else(|| PreprocessError::Internal("resize: unknown pixel layout".into()))?;
         let (w, h) = self.size;
         // Catmull-Rom with support scaled on downsizing, as PIL's BICUBIC (what CLIP was trained with).
+        // No alpha weighting: channels are resized independently, so dropping alpha afterwards
+        // gives what dropping it first would.
         let opts = fr::ResizeOptions::new()
-            .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::CatmullRom));
+            .resize_alg(fr::ResizeAlg::Convolution(fr::FilterType::CatmullRom))
+            .use_alpha(false);
         let mut resizer = fr::Resizer::new();
         let resize_err = |e: fr::ResizeError| PreprocessError::Internal(format!("resize: {e}"));
         if self.mode == ResizeMode::CenterCrop && w == h {
             // torchvision's order and rounding: short side to the input size, then the centre crop.
-            let (sw, sh) = (rgb.width() as u64, rgb.height() as u64);
+            let (sw, sh) = (sw as u64, sh as u64);
             let side = w as u64;
             let (rw, rh) = if sw <= sh {
                 (side, (side * sh / sw).max(side))
             } else {
                 ((side * sw / sh).max(side), side)
             };
-            let mut mid = fr::images::Image::new(rw as u32, rh as u32, fr::PixelType::U8x3);
-            resizer
-                .resize(rgb.as_ref(), &mut mid, &opts)
-                .map_err(resize_err)?;
+            let mut mid = fr::images::Image::new(rw as u32, rh as u32, pixel);
+            resizer.resize(src, &mut mid, &opts).map_err(resize_err)?;
             let top = ((rh - side) as f64 / 2.0).round_ties_even() as usize;
             let left = ((rw - side) as f64 / 2.0).round_ties_even() as usize;
             let (rw, side) = (rw as usize, side as usize);
+            let bpp = pixel.size();
             let buf = mid.buffer();
             let mut out = Vec::with_capacity(side * side * 3);
             for y in top..top + side {
-                let row = (y * rw + left) * 3;
-                out.extend_from_slice(&buf[row..row + side * 3]);
+                let row = (y * rw + left) * bpp;
+                push_rgb(&mut out, &buf[row..row + side * bpp], bpp);
             }
             return Ok(PreparedImage {
                 width: w,
@@ -166,20 +208,36 @@ impl Preprocessor {
                 rgb: out,
             });
         }
-        let mut dst = fr::images::Image::new(w, h, fr::PixelType::U8x3);
+        let mut dst = fr::images::Image::new(w, h, pixel);
         let opts = if self.mode == ResizeMode::CenterCrop {
             opts.fit_into_destination(Some((0.5, 0.5)))
         } else {
             opts
         };
-        resizer
-            .resize(rgb.as_ref(), &mut dst, &opts)
-            .map_err(resize_err)?;
+        resizer.resize(src, &mut dst, &opts).map_err(resize_err)?;
+        let rgb = if pixel == fr::PixelType::U8x3 {
+            dst.into_vec()
+        } else {
+            let mut out = Vec::with_capacity(w as usize * h as usize * 3);
+            push_rgb(&mut out, dst.buffer(), pixel.size());
+            out
+        };
         Ok(PreparedImage {
             width: w,
             height: h,
-            rgb: dst.into_vec(),
+            rgb,
         })
+    }
+}
+
+/// Appends 8-bit pixels of `bpp` bytes (gray, gray+alpha, RGB, RGBA) as RGB.
+fn push_rgb(out: &mut Vec<u8>, px: &[u8], bpp: usize) {
+    match bpp {
+        3 => out.extend_from_slice(px),
+        4 => px.chunks_exact(4).for_each(|p| out.extend_from_slice(&p[..3])),
+        _ => px
+            .chunks_exact(bpp)
+            .for_each(|p| out.extend_from_slice(&[p[0], p[0], p[0]])),
     }
 }
 
