@@ -42,11 +42,13 @@ pub fn reduction_for(full: (u32, u32), min: (u32, u32)) -> u32 {
 /// The message libjpeg formats for its current error or warning.
 fn message(cinfo: &mut jpeg_common_struct) -> String {
     let mut buf = [0u8; 80];
-    // SAFETY: `err` is the manager installed by `decode`; format_message writes at most 80 bytes.
+    // SAFETY: `err` is the manager installed by `decode`; format_message writes at most 80 bytes
+    // into the buffer (the binding declares it shared, the C side writes it).
     unsafe {
-        let err = &*cinfo.err;
-        if let Some(format) = err.format_message {
-            format(cinfo, &buf);
+        if let Some(format) = (*cinfo.err).format_message {
+            let format: unsafe extern "C-unwind" fn(&mut jpeg_common_struct, &mut [u8; 80]) =
+                std::mem::transmute(format);
+            format(cinfo, &mut buf);
         }
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
@@ -106,7 +108,11 @@ pub fn decode(bytes: &[u8], min: (u32, u32), max_pixels: u64) -> Result<Outcome,
     }
 }
 
-fn decode_inner(bytes: &[u8], min: (u32, u32), max_pixels: u64) -> Result<Outcome, PreprocessError> {
+fn decode_inner(
+    bytes: &[u8],
+    min: (u32, u32),
+    max_pixels: u64,
+) -> Result<Outcome, PreprocessError> {
     let invalid = |e: std::io::Error| PreprocessError::InvalidImage(format!("JPEG: {e}"));
     let mut dec = DecompressBuilder::new()
         .with_err(error_manager())
@@ -131,7 +137,11 @@ fn decode_inner(bytes: &[u8], min: (u32, u32), max_pixels: u64) -> Result<Outcom
     }
     let orientation = dec
         .markers()
-        .find_map(|m| m.data.strip_prefix(b"Exif\0\0").and_then(Orientation::from_exif_chunk))
+        .find_map(|m| {
+            m.data
+                .strip_prefix(b"Exif\0\0")
+                .and_then(Orientation::from_exif_chunk)
+        })
         .unwrap_or(Orientation::NoTransforms);
     // A quarter turn swaps the decoded image's dimensions relative to the model input's.
     let turned = matches!(

@@ -102,7 +102,11 @@ impl Preprocessor {
 
     fn prepare_with(&self, bytes: &[u8], scaled: bool) -> Result<PreparedImage, PreprocessError> {
         if image::guess_format(bytes).ok() == Some(ImageFormat::Jpeg) {
-            let min = if scaled { self.size } else { (u32::MAX, u32::MAX) };
+            let min = if scaled {
+                self.size
+            } else {
+                (u32::MAX, u32::MAX)
+            };
             if let jpeg::Outcome::Decoded(d) = jpeg::decode(bytes, min, self.max_pixels)? {
                 let rgb = image::RgbImage::from_raw(d.width, d.height, d.rgb).ok_or_else(|| {
                     PreprocessError::Internal("JPEG decoder returned a short buffer".into())
@@ -234,7 +238,9 @@ impl Preprocessor {
 fn push_rgb(out: &mut Vec<u8>, px: &[u8], bpp: usize) {
     match bpp {
         3 => out.extend_from_slice(px),
-        4 => px.chunks_exact(4).for_each(|p| out.extend_from_slice(&p[..3])),
+        4 => px
+            .chunks_exact(4)
+            .for_each(|p| out.extend_from_slice(&p[..3])),
         _ => px
             .chunks_exact(bpp)
             .for_each(|p| out.extend_from_slice(&[p[0], p[0], p[0]])),
@@ -312,6 +318,136 @@ mod tests {
             p.prepare(&png(20, 20)),
             Err(PreprocessError::ImageTooLarge(_))
         ));
+    }
+
+    /// A photo-like JPEG: smooth gradients plus seeded noise, so the entropy data is not trivial.
+    fn jpeg(w: u32, h: u32) -> Vec<u8> {
+        let mut seed = 1u32;
+        let img: ImageBuffer<Rgb<u8>, _> = ImageBuffer::from_fn(w, h, |x, y| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let n = (seed >> 28) as u8;
+            Rgb([(x * 240 / w) as u8 + n, (y * 255 / h) as u8, 128 + n])
+        });
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+        out.into_inner()
+    }
+
+    /// `jpeg` with an EXIF APP1 segment (little-endian TIFF, one Orientation entry) after SOI.
+    fn with_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+        let mut tiff = b"II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0".to_vec();
+        tiff.extend_from_slice(&orientation.to_le_bytes());
+        tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&jpeg[2..]);
+        out
+    }
+
+    #[test]
+    fn jpeg_is_decoded_scaled_then_resized() {
+        let bytes = jpeg(512, 384);
+        let p = pre(ResizeMode::Squash);
+        match jpeg::decode(&bytes, p.size, p.max_pixels).unwrap() {
+            jpeg::Outcome::Decoded(d) => {
+                assert_eq!((d.width, d.height, d.reduction), (64, 48, 8));
+            }
+            jpeg::Outcome::NotRgbConvertible => panic!("an RGB JPEG"),
+        }
+        for mode in [ResizeMode::Squash, ResizeMode::CenterCrop] {
+            let p = pre(mode);
+            let scaled = p.prepare(&bytes).unwrap();
+            let full = p.prepare_full_decode(&bytes).unwrap();
+            assert_eq!(scaled.rgb.len(), 32 * 32 * 3);
+            assert_ne!(scaled.rgb, full.rgb);
+            let worst = scaled
+                .rgb
+                .iter()
+                .zip(&full.rgb)
+                .map(|(a, b)| a.abs_diff(*b))
+                .max()
+                .unwrap();
+            assert!(worst <= 24, "{mode:?}: {worst} levels apart");
+        }
+    }
+
+    #[test]
+    fn exif_orientation_is_applied_after_the_scaled_decode() {
+        let plain = jpeg(512, 128);
+        let turned = with_orientation(&plain, 6);
+        // For a 64x32 input the turned image (128x512 once upright) may shrink by 2 only.
+        let want = |bytes: &[u8]| match jpeg::decode(bytes, (64, 32), 1 << 20).unwrap() {
+            jpeg::Outcome::Decoded(d) => (d.reduction, d.orientation),
+            jpeg::Outcome::NotRgbConvertible => panic!("an RGB JPEG"),
+        };
+        assert_eq!(
+            want(&plain),
+            (4, image::metadata::Orientation::NoTransforms)
+        );
+        assert_eq!(want(&turned), (2, image::metadata::Orientation::Rotate90));
+        let p = Preprocessor {
+            size: (64, 32),
+            ..pre(ResizeMode::Squash)
+        };
+        let mut upright = p.decode(&plain).unwrap();
+        upright.apply_orientation(image::metadata::Orientation::Rotate90);
+        let reference = p.resize(&upright).unwrap();
+        let got = p.prepare(&turned).unwrap();
+        let worst = got
+            .rgb
+            .iter()
+            .zip(&reference.rgb)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 24, "{worst} levels from the upright reference");
+    }
+
+    #[test]
+    fn truncated_or_corrupt_jpeg_is_refused() {
+        let bytes = jpeg(256, 192);
+        for cut in [bytes.len() / 2, bytes.len() - 2, 200] {
+            assert!(
+                matches!(
+                    pre(ResizeMode::Squash).prepare(&bytes[..cut]),
+                    Err(PreprocessError::InvalidImage(_))
+                ),
+                "cut at {cut} of {}",
+                bytes.len()
+            );
+        }
+        // Entropy data overwritten with a marker in the middle: libjpeg would pad with grey.
+        let mut bad = bytes.clone();
+        let mid = bad.len() / 2;
+        bad[mid..mid + 4].copy_from_slice(&[0xFF, 0xD0 + 3, 0xFF, 0xC4]);
+        assert!(matches!(
+            pre(ResizeMode::Squash).prepare(&bad),
+            Err(PreprocessError::InvalidImage(_))
+        ));
+    }
+
+    #[test]
+    fn rgba_and_gray_resize_like_their_rgb_conversion() {
+        let rgb: ImageBuffer<Rgb<u8>, _> = ImageBuffer::from_fn(90, 70, |x, y| {
+            Rgb([(x * 3) as u8, (y * 3) as u8, (x + y) as u8])
+        });
+        let src = DynamicImage::ImageRgb8(rgb);
+        for mode in [ResizeMode::Squash, ResizeMode::CenterCrop] {
+            let p = pre(mode);
+            for img in [
+                DynamicImage::ImageRgba8(src.to_rgba8()),
+                DynamicImage::ImageLuma8(src.to_luma8()),
+                DynamicImage::ImageLumaA8(src.to_luma_alpha8()),
+            ] {
+                let direct = p.resize(&img).unwrap();
+                let via_rgb = p.resize(&DynamicImage::ImageRgb8(img.to_rgb8())).unwrap();
+                assert_eq!(direct.rgb, via_rgb.rgb, "{mode:?} {:?}", img.color());
+            }
+        }
     }
 
     #[test]
