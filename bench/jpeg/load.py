@@ -5,9 +5,9 @@
 are that run's own:
   idle     VmRSS 1 s after READY=1 and one request
   peak     VmHWM after the load run
-  after    VmRSS 5 s after the load stops
+  after    VmRSS 5 s after the load stops (and 5 s after the server's CPU time stops moving)
 
-    python bench/jpeg/load.py --binary NAME=PATH [--binary ...] [--env NAME=K=V,K=V] \
+    python bench/jpeg/load.py --binary NAME=PATH [--binary ...] [--env "NAME=K=V;K=V"] \
         [--clients 64] [--duration 10] IMAGE...
 
 `--env` runs the binary NAME again under extra environment variables (glibc malloc tunables),
@@ -62,6 +62,17 @@ def one(binary: Path, image: Path, clients: int, duration: int, env: dict[str, s
         peak = svc.status_kb(srv.pid)["VmHWM"]
         time.sleep(5.0)
         after = svc.status_kb(srv.pid)["VmRSS"]
+        # On a busy machine the server may still be working through requests the clients gave
+        # up on; also report RSS 5 s after its CPU time stops moving.
+        prev = svc.cpu_seconds(srv.pid)
+        while True:
+            time.sleep(0.5)
+            now = svc.cpu_seconds(srv.pid)
+            if now - prev < 0.01:
+                break
+            prev = now
+        time.sleep(5.0)
+        after_idle = svc.status_kb(srv.pid)["VmRSS"]
         batches = m1["batches"] - m0["batches"]
         return {
             "rps": round(w["requests"] / (w["duration_us"] / 1e6), 1),
@@ -75,6 +86,7 @@ def one(binary: Path, image: Path, clients: int, duration: int, env: dict[str, s
             "idle_mb": round(idle / 1024, 1),
             "peak_mb": round(peak / 1024, 1),
             "after_5s_mb": round(after / 1024, 1),
+            "after_idle_5s_mb": round(after_idle / 1024, 1),
         }
     finally:
         srv.stop()
@@ -83,7 +95,7 @@ def one(binary: Path, image: Path, clients: int, duration: int, env: dict[str, s
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", action="append", required=True, help="NAME=PATH")
-    ap.add_argument("--env", action="append", default=[], help="NAME=K=V,K=V: binary NAME again with these")
+    ap.add_argument("--env", action="append", default=[], help="NAME=K=V;K=V: binary NAME again with these")
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--out", type=Path)
@@ -93,7 +105,7 @@ def main() -> int:
     variants = [(name, Path(p), {}) for name, p in bins.items()]
     for e in a.env:
         name, _, kvs = e.partition("=")
-        env = dict(kv.split("=", 1) for kv in kvs.split(","))
+        env = dict(kv.split("=", 1) for kv in kvs.split(";"))
         variants.append((f"{name}+{kvs}", Path(bins[name]), env))
     rows = []
     for image in a.images:
@@ -103,7 +115,7 @@ def main() -> int:
             rows.append(r)
             print(json.dumps(r), file=sys.stderr, flush=True)
     cols = ["image", "binary", "rps", "p50_ms", "p99_ms", "one_client_p50_ms", "cpu_ms_per_req", "mean_batch",
-            "device_busy_pct", "idle_mb", "peak_mb", "after_5s_mb"]
+            "device_busy_pct", "idle_mb", "peak_mb", "after_5s_mb", "after_idle_5s_mb"]
     table = [cols] + [[str(r[c]) for c in cols] for r in rows]
     widths = [max(len(t[i]) for t in table) for i in range(len(cols))]
     print(f"\n{a.clients} clients, {a.duration} s, POST /v1/classify, mock Hailo-10H timing, {os.cpu_count()} CPUs")

@@ -7,8 +7,8 @@
 //! Prints one JSON line per file and path: {"file","path","ms_median","ms_min","reps"}.
 
 use base64::Engine as _;
-use clip::preprocess::{decode_base64, Preprocessor};
-use clip::ResizeMode;
+use hailo_clip_clip::preprocess::{decode_base64, Preprocessor};
+use hailo_clip_clip::ResizeMode;
 use std::time::Instant;
 
 fn main() {
