@@ -24,11 +24,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(args.next().expect("MODEL_DIR FILE..."));
     let files: Vec<String> = args.collect();
-    let mut b = OnnxBackend::new(OnnxOptions::from_dir(
-        &dir,
-        LibrarySource::resolve(None),
-        2,
-    ));
+    let mut b = OnnxBackend::new(OnnxOptions::from_dir(&dir, LibrarySource::resolve(None), 2));
     let info = b.load().expect("model loads");
     let mut worst = 1.0f64;
     for f in &files {
