@@ -56,16 +56,20 @@ pub fn decode_base64(input: &str) -> Result<Vec<u8>, PreprocessError> {
             .decode(s)
             .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(s))
     };
-    let bytes = if payload.bytes().any(|b| b.is_ascii_whitespace()) {
-        let compact: String = payload
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        decode(&compact)
-    } else {
-        decode(payload)
-    }
-    .map_err(|e| PreprocessError::InvalidBase64(e.to_string()))?;
+    // Straight decode first: scanning megabytes for whitespace costs more than a rare retry.
+    let bytes = decode(payload)
+        .or_else(|e| {
+            if payload.bytes().any(|b| b.is_ascii_whitespace()) {
+                let compact: String = payload
+                    .chars()
+                    .filter(|c| !c.is_ascii_whitespace())
+                    .collect();
+                decode(&compact)
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(|e| PreprocessError::InvalidBase64(e.to_string()))?;
     if bytes.is_empty() {
         return Err(PreprocessError::InvalidBase64("image is empty".into()));
     }
