@@ -6,6 +6,7 @@
   craneLib,
   onnxruntime,
   makeWrapper,
+  nasm,
   hailort ? null,
   # Pass the plain build's artifacts here to avoid compiling the dependency graph twice.
   cargoArtifacts ? null,
@@ -46,6 +47,9 @@ let
     pname = "hailo-clip";
     # nextest/clippy see the same feature set as the package they check.
     cargoExtraArgs = "--locked" + lib.optionalString withHailo " --features hailo";
+    # mozjpeg-sys compiles libjpeg-turbo's decoder from its vendored C source (the C compiler is
+    # in stdenv); nasm assembles its x86_64 SIMD (aarch64 uses the C compiler's assembler).
+    nativeBuildInputs = [ nasm ];
   }
   // lib.optionalAttrs withHailo {
     buildInputs = [ hailort ];
@@ -63,7 +67,7 @@ craneLib.buildPackage (
     cargoArtifacts = depsArtifacts;
     # Tests run once, in the flake's nextest check.
     doCheck = false;
-    nativeBuildInputs = [ makeWrapper ];
+    nativeBuildInputs = commonArgs.nativeBuildInputs ++ [ makeWrapper ];
     # ONNX Runtime is loaded with dlopen at run time, so the store path must be handed over
     # explicitly; --set-default keeps an operator's own ORT_DYLIB_PATH working.
     postInstall = ''

@@ -347,6 +347,22 @@ async fn client_errors_get_the_right_status() {
         .await;
     assert_eq!(code, 400, "{r}");
     assert_eq!(r["error_type"], "invalid_image");
+    // A JPEG cut in half: refused, not decoded with the missing half grey
+    let photo = image::RgbImage::from_fn(96, 96, |x, y| {
+        image::Rgb([(x * 2) as u8, (y * 2) as u8, ((x * y) % 251) as u8])
+    });
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    photo.write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
+    let jpeg = jpeg.into_inner();
+    let half = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        &jpeg[..jpeg.len() / 2],
+    );
+    let (code, r) = srv
+        .post("/v1/classify", json!({"image": half, "labels": ["a"]}))
+        .await;
+    assert_eq!(code, 400, "{r}");
+    assert_eq!(r["error_type"], "invalid_image", "{r}");
     // Malformed JSON
     let r = srv
         .client

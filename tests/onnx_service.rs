@@ -16,6 +16,13 @@ use std::path::PathBuf;
 /// From tests/onnx_reference.rs: our preprocessing vs torch's on the fixture photos, after the
 /// embeddings are L2-normalised (measured worst cosine 0.99880).
 const PREP_MIN_COSINE: f64 = 0.997;
+/// cat.jpg (451x300) is decoded DCT-scaled to 113x75 for this 64x64 model, torch's reference
+/// at full size: tests/onnx_reference.rs bounds that difference (worst cosine measured 0.9751,
+/// squash); over HTTP the same 0.9760 (squash) and 0.9804 (center crop).
+const SCALED_JPEG_MIN_COSINE: f64 = 0.97;
+/// Cosine similarities to the label prompts for the same image, scaled decode vs torch's
+/// full-size decode: measured worst 0.0147.
+const SCALED_JPEG_MAX_SIMILARITY_DIFF: f64 = 0.025;
 
 fn onnx_settings() -> Settings {
     let mut s = mock_settings();
@@ -127,7 +134,12 @@ async fn image_embedding_against_reference(mode: ResizeMode, key: &str) {
             "{file} {key} over HTTP: cosine {cos:.6}, max abs diff of unit vectors {:.4}",
             max_abs_diff(&got, &want)
         );
-        assert!(cos > PREP_MIN_COSINE, "{file} {key}: cosine {cos}");
+        let bound = if file.ends_with(".jpg") {
+            SCALED_JPEG_MIN_COSINE
+        } else {
+            PREP_MIN_COSINE
+        };
+        assert!(cos > bound, "{file} {key}: cosine {cos}");
     }
     srv.stop().await.unwrap();
 }
@@ -195,7 +207,10 @@ async fn classify_similarities_match_torch() {
         // torch's logits are logit_scale * cosine.
         let theirs = want["logits"][i].as_f64().unwrap() / scale;
         eprintln!("classify cat {label}: similarity {ours:.5} torch {theirs:.5}");
-        assert!((ours - theirs).abs() < 0.01, "{label}: {ours} vs {theirs}");
+        assert!(
+            (ours - theirs).abs() < SCALED_JPEG_MAX_SIMILARITY_DIFF,
+            "{label}: {ours} vs {theirs}"
+        );
     }
     srv.stop().await.unwrap();
 }

@@ -2,6 +2,7 @@
 //! tokenizer, the prepared image, what a loaded model is, image preprocessing and zero-shot
 //! scoring. Pure computation: no I/O, no threads, no other layer of the service.
 
+pub mod jpeg;
 mod png_chunks;
 pub mod preprocess;
 pub mod scoring;
