@@ -127,7 +127,7 @@ def rows(binary: str, n: int) -> dict[str, list[float]]:
 
 def texts_encoded(srv: Server) -> float:
     _, m = srv.request("GET", "/metrics")
-    hit = re.search(rb'hailo_clip_batch_size_sum\{kind="text"\} ([0-9.e+]+)', m)
+    hit = re.search(rb'hailo_clip_batch_size_sum\{kind="text"[^}]*\} ([0-9.e+]+)', m)
     return float(hit.group(1)) if hit else 0.0
 
 

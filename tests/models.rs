@@ -87,6 +87,22 @@ async fn requests_pick_their_model_and_default_to_the_default() {
     );
     let msg = e["error"].as_str().unwrap();
     assert!(msg.contains("small") && msg.contains("big"), "{msg}");
+    // Device and cache metrics are per model.
+    let (_, m) = srv.get_text("/metrics").await;
+    for model in ["small", "big"] {
+        assert!(
+            m.contains(&format!(
+                "hailo_clip_batch_size_count{{kind=\"text\",model=\"{model}\"}}"
+            )),
+            "{model}: {m}"
+        );
+        assert!(
+            m.contains(&format!(
+                "hailo_clip_text_cache_misses_total{{model=\"{model}\"}}"
+            )),
+            "{model}"
+        );
+    }
     srv.stop().await.unwrap();
 }
 

@@ -159,8 +159,10 @@ def metrics(base: str) -> dict[str, float]:
     with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
         for line in r.read().decode().splitlines():
             name, _, value = line.rpartition(" ")
+            # Metrics carry a model label; this benchmark runs one model, so it is dropped.
+            name = re.sub(r',?model="[^"]*"', "", name).replace("{,", "{").replace("{}", "")
             if name in want:
-                out[want[name]] = float(value)
+                out[want[name]] += float(value)
     return out
 
 

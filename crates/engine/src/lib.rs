@@ -137,6 +137,7 @@ impl Engine {
         }
         let backend_name = backend.name();
         let cfg = device::WorkerConfig {
+            model: settings.clip.model.clone(),
             max_batch_size: settings.batching.max_batch_size,
             max_wait: Duration::from_millis(settings.batching.max_wait_ms),
             queue_capacity: settings.batching.queue_capacity,

@@ -77,6 +77,8 @@ impl Job {
 #[derive(Clone)]
 pub struct Queue {
     pub(crate) tx: SyncSender<Job>,
+    /// The model's name, for the metrics.
+    pub(crate) model: std::sync::Arc<str>,
 }
 
 impl Queue {
@@ -85,7 +87,7 @@ impl Queue {
         match self.tx.try_send(job) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => {
-                metrics::counter!("hailo_clip_queue_rejected_total").increment(1);
+                metrics::counter!("hailo_clip_queue_rejected_total", "model" => self.model.to_string()).increment(1);
                 Err(EngineError::Overloaded)
             }
             Err(TrySendError::Disconnected(_)) => Err(EngineError::ShuttingDown),

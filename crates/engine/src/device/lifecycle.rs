@@ -14,7 +14,8 @@ impl Worker {
         self.backend.unload();
         self.info = None;
         self.health.set_phase(Phase::NotLoaded);
-        metrics::counter!("hailo_clip_model_unloads_total").increment(1);
+        metrics::counter!("hailo_clip_model_unloads_total", "model" => self.cfg.model.clone())
+            .increment(1);
         tracing::info!(backend = %self.backend.name(), "model unloaded after idle time");
     }
 
@@ -48,7 +49,7 @@ impl Worker {
                     ms = started.elapsed().as_millis() as u64,
                     "model loaded"
                 );
-                metrics::counter!("hailo_clip_model_loads_total").increment(1);
+                metrics::counter!("hailo_clip_model_loads_total", "model" => self.cfg.model.clone()).increment(1);
                 self.health.set_model(info.clone(), self.backend.versions());
                 self.info = Some(info.clone());
                 Ok(info)
@@ -128,7 +129,8 @@ impl Worker {
 
     pub(super) fn fault(&mut self, e: &BackendError) {
         tracing::error!(error = %e, "device fault; backend marked unhealthy");
-        metrics::counter!("hailo_clip_device_faults_total").increment(1);
+        metrics::counter!("hailo_clip_device_faults_total", "model" => self.cfg.model.clone())
+            .increment(1);
         self.info = None;
         self.health.set_phase(Phase::Unhealthy(e.to_string()));
         self.retry_at = Some(Instant::now());

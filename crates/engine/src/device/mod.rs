@@ -15,6 +15,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 pub struct WorkerConfig {
+    /// The model's name, for the metrics.
+    pub model: String,
     pub max_batch_size: usize,
     pub max_wait: Duration,
     pub queue_capacity: usize,
@@ -32,6 +34,7 @@ pub fn spawn(
     health: HealthPublisher,
 ) -> (Queue, std::thread::JoinHandle<()>) {
     let (tx, rx) = std::sync::mpsc::sync_channel(cfg.queue_capacity);
+    let model: std::sync::Arc<str> = cfg.model.as_str().into();
     let handle = std::thread::Builder::new()
         .name("device".into())
         .spawn(move || {
@@ -49,7 +52,7 @@ pub fn spawn(
             w.run();
         })
         .expect("spawn device thread");
-    (Queue { tx }, handle)
+    (Queue { tx, model }, handle)
 }
 
 pub(crate) struct Worker {

@@ -19,7 +19,7 @@ struct Flat {
 }
 
 impl Flat {
-    fn of(jobs: Vec<Job>) -> Self {
+    fn of(jobs: Vec<Job>, model: &str) -> Self {
         let now = Instant::now();
         let mut f = Flat::default();
         for job in jobs {
@@ -44,7 +44,8 @@ impl Flat {
                 }
                 Job::Load { .. } => unreachable!("gather takes batch jobs only"),
             };
-            metrics::histogram!("hailo_clip_queue_seconds").record((now - enqueued).as_secs_f64());
+            metrics::histogram!("hailo_clip_queue_seconds", "model" => model.to_string())
+                .record((now - enqueued).as_secs_f64());
             f.replies.push(reply);
         }
         f
@@ -65,18 +66,19 @@ impl Worker {
         let jobs = self.gather(first, kind);
         let (live, gone): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| !j.abandoned());
         if !gone.is_empty() {
-            metrics::counter!("hailo_clip_jobs_abandoned_total").increment(gone.len() as u64);
+            metrics::counter!("hailo_clip_jobs_abandoned_total", "model" => self.cfg.model.clone())
+                .increment(gone.len() as u64);
             tracing::debug!(count = gone.len(), "skipped jobs whose client went away");
         }
         self.last_batch_jobs = live.len();
         if live.is_empty() {
             return;
         }
-        let flat = Flat::of(live);
+        let flat = Flat::of(live, &self.cfg.model);
         let started = Instant::now();
         let result = self.encode(kind, &flat);
         let inference_ms = started.elapsed().as_secs_f64() * 1000.0;
-        metrics::histogram!("hailo_clip_inference_seconds", "kind" => kind.label())
+        metrics::histogram!("hailo_clip_inference_seconds", "kind" => kind.label(), "model" => self.cfg.model.clone())
             .record(inference_ms / 1000.0);
         match result {
             Ok(out) => answer(flat, out, Timing { inference_ms }),
@@ -106,7 +108,7 @@ impl Worker {
             }),
         };
         for n in &chunk_sizes {
-            metrics::histogram!("hailo_clip_batch_size", "kind" => kind.label()).record(*n as f64);
+            metrics::histogram!("hailo_clip_batch_size", "kind" => kind.label(), "model" => self.cfg.model.clone()).record(*n as f64);
         }
         let out = result?;
         if out.len() != flat.len() {

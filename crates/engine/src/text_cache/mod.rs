@@ -75,8 +75,9 @@ impl TextCache {
             _ => vec![None; prompts.len()],
         };
         let found = hits.iter().filter(|h| h.is_some()).count() as u64;
-        metrics::counter!("hailo_clip_text_cache_hits_total").increment(found);
-        metrics::counter!("hailo_clip_text_cache_misses_total")
+        metrics::counter!("hailo_clip_text_cache_hits_total", "model" => self.model.clone())
+            .increment(found);
+        metrics::counter!("hailo_clip_text_cache_misses_total", "model" => self.model.clone())
             .increment(prompts.len() as u64 - found);
         hits
     }
