@@ -49,7 +49,7 @@ impl ImagePipeline {
             tasks.spawn(async move {
                 let _slot = slots.acquire_owned().await;
                 let r = tokio::task::spawn_blocking(move || {
-                    decode_priority();
+                    background_priority();
                     let bytes = decode_base64(&b64)?;
                     drop(b64);
                     pre.prepare(&bytes)
@@ -81,11 +81,11 @@ impl ImagePipeline {
     }
 }
 
-/// Decoding runs below the HTTP workers' priority: under a decode backlog, `/health` and the
+/// Decoding and tokenizing run below the HTTP workers' priority: under a backlog of either, `/health` and the
 /// answers to finished requests still get a core at once. Linux nice values are per thread and
 /// raising one needs no privilege; a blocking-pool thread keeps it for the other background work
 /// it may do later (tokenizing, cache writes), which is as it should be.
-fn decode_priority() {
+pub(crate) fn background_priority() {
     thread_local! {
         static LOWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }

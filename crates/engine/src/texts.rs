@@ -59,8 +59,9 @@ impl Engine {
                 let clip_bpe = self.tokenizer.clone();
                 let tokenizer = info.tokenizer.clone();
                 // The model's own tokenizer when it is not CLIP's (from its tokenizer.json).
-                let ids: Vec<clip::TokenIds> =
-                    tokio::task::spawn_blocking(move || match &tokenizer {
+                let ids: Vec<clip::TokenIds> = tokio::task::spawn_blocking(move || {
+                    crate::images::background_priority();
+                    match &tokenizer {
                         TextTokenizer::ClipBpe => {
                             Ok(texts.iter().map(|t| clip_bpe.tokenize(t)).collect())
                         }
@@ -68,10 +69,11 @@ impl Engine {
                             .iter()
                             .map(|t| hf.tokenize(t))
                             .collect::<Result<Vec<_>, String>>(),
-                    })
-                    .await
-                    .map_err(|e| EngineError::Internal(format!("tokenizer task: {e}")))?
-                    .map_err(EngineError::Internal)?;
+                    }
+                })
+                .await
+                .map_err(|e| EngineError::Internal(format!("tokenizer task: {e}")))?
+                .map_err(EngineError::Internal)?;
                 let (vecs, t) = self
                     .run(|reply| Job::Texts {
                         items: ids,
