@@ -173,11 +173,12 @@ async fn unknown_host_names_are_refused_and_configured_ones_served() {
     srv.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn requests_past_the_in_flight_bound_are_refused_before_their_body() {
+/// A server with one in-flight slot and a 400 ms text encoder, a slow request holding that
+/// slot, and what a second request gets meanwhile.
+async fn second_request_with_one_slot(wait_ms: u64) -> (u16, serde_json::Value) {
     let mut s = mock_settings();
     s.limits.max_in_flight = 1;
-    s.limits.admission_wait_ms = 0;
+    s.limits.admission_wait_ms = wait_ms;
     s.backend.mock.latency.text_fixed_ms = 400.0;
     let srv = start(s).await;
     let slow = {
@@ -194,7 +195,17 @@ async fn requests_past_the_in_flight_bound_are_refused_before_their_body() {
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let (code, b) = srv.post("/v1/embed/text", json!({"text": "another"})).await;
+    let second = srv.post("/v1/embed/text", json!({"text": "another"})).await;
+    assert_eq!(slow.await.unwrap(), 200);
+    // GETs are not counted against the bound.
+    assert_eq!(srv.get("/v1/models").await.0, 200);
+    srv.stop().await.unwrap();
+    second
+}
+
+#[tokio::test]
+async fn requests_past_the_in_flight_bound_are_refused_before_their_body() {
+    let (code, b) = second_request_with_one_slot(0).await;
     assert_eq!(
         (code, b["error_type"].as_str()),
         (429, Some("overloaded")),
@@ -207,33 +218,7 @@ async fn requests_past_the_in_flight_bound_are_refused_before_their_body() {
             .contains("limits.max_in_flight"),
         "{b}"
     );
-    assert_eq!(slow.await.unwrap(), 200);
-    srv.stop().await.unwrap();
-
     // With a wait at the door, a request that finds the slots full waits for one instead.
-    let mut s = mock_settings();
-    s.limits.max_in_flight = 1;
-    s.limits.admission_wait_ms = 5000;
-    s.backend.mock.latency.text_fixed_ms = 400.0;
-    let srv = start(s).await;
-    let slow = {
-        let c = srv.client.clone();
-        let url = srv.at("/v1/embed/text");
-        tokio::spawn(async move {
-            c.post(url)
-                .json(&json!({"text": "slow"}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let (code, b) = srv.post("/v1/embed/text", json!({"text": "waits"})).await;
+    let (code, b) = second_request_with_one_slot(5000).await;
     assert_eq!(code, 200, "{b}");
-    assert_eq!(slow.await.unwrap(), 200);
-    // GETs are not counted against the bound.
-    assert_eq!(srv.get("/v1/models").await.0, 200);
-    srv.stop().await.unwrap();
 }

@@ -20,6 +20,8 @@
 #   HAILO_CLIP_VM_KEEP=1   keep the work directory (image, logs)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=guest.sh
+. "$here/guest.sh"
 repo=$(cd "$here/../.." && pwd)
 cache=${HAILO_CLIP_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hailo-clip-vm}
 guest_timeout=${HAILO_CLIP_VM_TIMEOUT:-1200}
@@ -165,29 +167,10 @@ for t in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer;
 done
 echo hailo-clip-vm >"$root/etc/hostname"
 
-img=$work/root.img
-size_mb=$(($(du -sm "$root" | cut -f1) + 512))
-mkfs.ext4 -q -F -L root -d "$root" "$img" "${size_mb}M"
-cp "$kernel" "$work/vmlinuz"
-cp "$initrd" "$work/initrd.img"
-rm -rf "$root"
+guest_image "$root" 512
 
 # --- 5. boot; the test unit powers the guest off when done
-phase "boot the guest (qemu tcg, timeout ${guest_timeout}s)"
-boot_started=$SECONDS
-: >"$work/results.log"
-timeout --kill-after=10 "$guest_timeout" qemu-system-x86_64 \
-  -accel tcg -cpu max -m 1024 -smp 2 \
-  -nodefaults -display none -no-reboot -monitor none \
-  -kernel "$work/vmlinuz" -initrd "$work/initrd.img" \
-  -append "root=/dev/vda rw console=ttyS0 panic=1 net.ifnames=0 systemd.show_status=1" \
-  -drive "file=$img,format=raw,if=virtio" \
-  -serial "file:$work/console.log" -serial "file:$work/results.log" &
-qemu_pid=$!
-qrc=0
-wait "$qemu_pid" || qrc=$?
-qemu_pid=
-phase "guest finished after $((SECONDS - boot_started)) s (qemu exit $qrc)"
+guest_boot
 
 # --- 6. results
 logdir=$cache/last-run
