@@ -39,11 +39,18 @@ impl Engine {
         let model = self.settings.clip.model.as_str();
         let cache: &TextCache = &self.cache;
         let mut out: Vec<Option<Embedding>> = cache.get_many(model, prompts);
+        // Duplicate prompts in one request are encoded once: each missing prompt's first index,
+        // and every index that wants it (a map, so 8,192 prompts cost 8,192 steps, not 67 million).
         let mut missing: Vec<usize> = Vec::new();
+        let mut wanted: std::collections::HashMap<&str, Vec<usize>> =
+            std::collections::HashMap::new();
         for (i, slot) in out.iter().enumerate() {
-            // Duplicate prompts in one request are encoded once.
-            if slot.is_none() && !missing.iter().any(|&j| prompts[j] == prompts[i]) {
-                missing.push(i);
+            if slot.is_none() {
+                let at = wanted.entry(prompts[i].as_str()).or_default();
+                if at.is_empty() {
+                    missing.push(i);
+                }
+                at.push(i);
             }
         }
         let mut timing = Timing::default();
@@ -85,10 +92,8 @@ impl Engine {
                 for (&i, v) in part.iter().zip(vecs) {
                     let e: Embedding = v.into();
                     cache.put(model, &prompts[i], e.clone());
-                    for (j, slot) in out.iter_mut().enumerate() {
-                        if slot.is_none() && prompts[j] == prompts[i] {
-                            *slot = Some(e.clone());
-                        }
+                    for &j in &wanted[prompts[i].as_str()] {
+                        out[j] = Some(e.clone());
                     }
                 }
             }
