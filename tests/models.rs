@@ -308,3 +308,78 @@ async fn a_mock_and_an_onnx_model_side_by_side() {
     assert_eq!(m["data"].as_array().unwrap().len(), 3, "{m}");
     srv.stop().await.unwrap();
 }
+
+/// `limits.models_memory_mb`: loading a model that does not fit beside the loaded ones unloads
+/// the least recently used of them first; interleaved requests for two models that cannot both
+/// be loaded are all answered; a model larger than the whole budget is refused by name.
+#[tokio::test]
+async fn the_memory_budget_swaps_models_and_refuses_one_too_big() {
+    let mut s = mock_settings();
+    s.limits.models_memory_mb = 40;
+    let lazy = |name: &str, mb: u64| {
+        let mut m = mock_model(name, 32);
+        let b = m.backend.as_mut().unwrap();
+        b.warmup = false;
+        b.mock.resident_mb = mb;
+        m
+    };
+    s.models = vec![
+        lazy("swap-a", 24),
+        lazy("swap-b", 24),
+        lazy("swap-huge", 48),
+    ];
+    s.validate().unwrap();
+    let srv = Arc::new(start_settings(s).await);
+    let state = |list: &serde_json::Value, id: &str| {
+        let m = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap()
+            .clone();
+        (m["loaded"].as_bool().unwrap(), m["memory_mb"].as_u64())
+    };
+    let embed = |model: &'static str| {
+        let srv = srv.clone();
+        async move {
+            srv.post("/v1/embed/text", json!({"text": "a cat", "model": model}))
+                .await
+        }
+    };
+    assert_eq!(embed("swap-a").await.0, 200);
+    let list = srv.get("/v1/models").await.1;
+    assert_eq!(state(&list, "swap-a"), (true, Some(24)), "{list}");
+    assert_eq!(embed("swap-b").await.0, 200);
+    let list = srv.get("/v1/models").await.1;
+    assert_eq!(state(&list, "swap-a"), (false, None), "{list}");
+    assert_eq!(state(&list, "swap-b"), (true, Some(24)), "{list}");
+
+    let all: Vec<_> = (0..12)
+        .map(|i| tokio::spawn(embed(if i % 2 == 0 { "swap-a" } else { "swap-b" })))
+        .collect();
+    for t in all {
+        let (c, r) = t.await.unwrap();
+        assert_eq!(c, 200, "{r}");
+    }
+
+    let (c, e) = embed("swap-huge").await;
+    assert_eq!(
+        (c, e["error_type"].as_str()),
+        (503, Some("insufficient_memory")),
+        "{e}"
+    );
+    let msg = e["error"].as_str().unwrap();
+    assert!(
+        msg.contains("limits.models_memory_mb") && msg.contains("48 MiB"),
+        "{msg}"
+    );
+    let (_, metrics) = srv.get_text("/metrics").await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("hailo_clip_model_unloads_total") && l.contains("swap-a")),
+        "{metrics}"
+    );
+    Arc::try_unwrap(srv).ok().unwrap().stop().await.unwrap();
+}

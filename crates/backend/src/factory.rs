@@ -87,6 +87,25 @@ pub fn model_files(settings: &Settings) -> Vec<std::path::PathBuf> {
     files
 }
 
+/// Bytes the loaded model is counted at against the models' memory budget: the operator's
+/// `backend.memory_mb`, else the mock's `resident_mb`, else the size of its model files (the
+/// weights are resident once loaded; a file not there yet counts nothing until it is).
+pub fn memory_estimate(settings: &Settings) -> u64 {
+    if let Some(mb) = settings.backend.memory_mb {
+        return mb << 20;
+    }
+    let mut bytes = 0;
+    if settings.backend.kind == BackendKind::Mock || settings.text_backend() == BackendKind::Mock {
+        bytes += settings.backend.mock.resident_mb << 20;
+    }
+    bytes
+        + model_files(settings)
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum::<u64>()
+}
+
 /// What the embeddings of the configured model depend on, as a hex digest: the backends, the
 /// model name and, per model file, its size and the first and last MiB of its content (a full
 /// hash of a few hundred MB would cost seconds at every start on a Pi). A mock model is its

@@ -9,7 +9,7 @@ pub mod onnx;
 pub mod split;
 
 use clip::{ModelInfo, PreparedImage, TokenIds};
-pub use factory::{build, model_files, model_identity};
+pub use factory::{build, memory_estimate, model_files, model_identity};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -11,6 +11,8 @@ pub struct MockBackend {
     model: String,
     cfg: MockSettings,
     calls: u64,
+    /// `resident_mb` of touched memory while loaded: the weights a real model would hold.
+    weights: Vec<u8>,
 }
 
 impl MockBackend {
@@ -19,6 +21,7 @@ impl MockBackend {
             model: model.to_string(),
             cfg,
             calls: 0,
+            weights: Vec::new(),
         }
     }
 
@@ -87,6 +90,8 @@ impl Backend for MockBackend {
     }
 
     fn load(&mut self) -> Result<ModelInfo, BackendError> {
+        // Non-zero bytes, so the pages are really written and count in the RSS.
+        self.weights = vec![1; (self.cfg.resident_mb as usize) << 20];
         Ok(ModelInfo {
             name: self.model.clone(),
             embedding_dimension: self.cfg.embedding_dimension,
@@ -125,6 +130,10 @@ impl Backend for MockBackend {
         let l = self.cfg.latency.clone();
         self.device_call(started, l.text_fixed_ms, l.text_per_item_ms, texts.len())?;
         Ok(out)
+    }
+
+    fn unload(&mut self) {
+        self.weights = Vec::new();
     }
 
     fn versions(&self) -> BTreeMap<String, String> {

@@ -175,6 +175,9 @@ pub struct BackendSettings {
     /// Unload the model after this long without a request (it loads again on the next one);
     /// none: keep it loaded until the service stops.
     pub idle_unload_secs: Option<u64>,
+    /// Memory the loaded model holds, counted against `limits.models_memory_mb`; none: the size
+    /// of its model files (weights must be resident; ONNX Runtime's arenas come on top).
+    pub memory_mb: Option<u64>,
     pub mock: MockSettings,
     pub onnx: OnnxSettings,
     pub hailo: HailoSettings,
@@ -187,6 +190,7 @@ impl Default for BackendSettings {
             text: None,
             warmup: true,
             idle_unload_secs: None,
+            memory_mb: None,
             mock: MockSettings::default(),
             onnx: OnnxSettings::default(),
             hailo: HailoSettings::default(),
@@ -203,6 +207,8 @@ pub struct MockSettings {
     pub latency: MockLatency,
     /// Fail every Nth device call (0 = never); exercises fault recovery in tests.
     pub fail_every: u64,
+    /// MiB the mock allocates (and touches) while loaded, standing in for a model's weights.
+    pub resident_mb: u64,
 }
 
 impl Default for MockSettings {
@@ -213,6 +219,7 @@ impl Default for MockSettings {
             max_batch_size: 8,
             latency: MockLatency::default(),
             fail_every: 0,
+            resident_mb: 0,
         }
     }
 }
@@ -313,6 +320,9 @@ pub struct LimitSettings {
     pub client_requests_per_second: f64,
     /// Requests a client may send at once above its rate.
     pub client_burst: u32,
+    /// MiB all loaded models may hold together (each counts `backend.memory_mb`); loading one
+    /// beyond it first unloads the least recently used others. 0: no budget.
+    pub models_memory_mb: u64,
 }
 
 impl Default for LimitSettings {
@@ -343,6 +353,8 @@ impl Default for LimitSettings {
             request_timeout_secs: 300,
             client_requests_per_second: 0.0,
             client_burst: 64,
+            // Two thirds of the units' MemoryMax=3G; the rest is for requests in flight.
+            models_memory_mb: 2048,
         }
     }
 }

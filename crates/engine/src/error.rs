@@ -21,6 +21,9 @@ pub enum EngineError {
     Overloaded,
     #[error("not ready: {0}")]
     NotReady(String),
+    /// The model does not fit the models' memory budget now.
+    #[error("{0}")]
+    InsufficientMemory(String),
     #[error("backend unavailable: {0}")]
     Backend(String),
     #[error("shutting down")]

@@ -6,6 +6,7 @@ mod error;
 pub mod health;
 mod images;
 pub mod label_sets;
+mod memory;
 mod models;
 mod queue;
 mod text_cache;
@@ -20,6 +21,7 @@ pub use error::EngineError;
 use health::{HealthPublisher, Phase, Snapshot};
 use images::ImagePipeline;
 use label_sets::{LabelSet, LabelSetInfo, LabelSetSpec, LabelSets};
+pub use memory::MemoryBudget;
 pub use models::Models;
 use queue::{Embeddings, Job, Queue, Reply, Timing};
 use std::sync::Arc;
@@ -120,16 +122,42 @@ pub struct Engine {
     /// Dropped with the engine: the cache's flusher thread then writes a last time and ends.
     _flusher: Option<std::sync::mpsc::Sender<()>>,
     label_sets: LabelSets,
+    budget: Arc<MemoryBudget>,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // The budget holds a sender of this model's queue; without it the device thread ends.
+        self.budget.unregister(&self.settings.clip.model);
+    }
 }
 
 impl Engine {
     /// Builds the configured backend and starts the device thread (which warms up if configured).
     pub fn start(settings: Settings) -> Result<Arc<Engine>, EngineError> {
+        let budget = Arc::new(MemoryBudget::new(settings.limits.models_memory_mb));
+        Self::start_within(settings, budget)
+    }
+
+    /// As [`Engine::start`], loading within a memory budget shared with other models.
+    pub fn start_within(
+        settings: Settings,
+        budget: Arc<MemoryBudget>,
+    ) -> Result<Arc<Engine>, EngineError> {
         let backend = backend::build(&settings).map_err(EngineError::from)?;
-        Ok(Self::with_backend(settings, backend))
+        Ok(Self::with_backend_within(settings, backend, budget))
     }
 
     pub fn with_backend(settings: Settings, backend: Box<dyn backend::Backend>) -> Arc<Engine> {
+        let budget = Arc::new(MemoryBudget::new(settings.limits.models_memory_mb));
+        Self::with_backend_within(settings, backend, budget)
+    }
+
+    pub fn with_backend_within(
+        settings: Settings,
+        backend: Box<dyn backend::Backend>,
+        budget: Arc<MemoryBudget>,
+    ) -> Arc<Engine> {
         let health = HealthPublisher::new();
         if settings.backend.warmup {
             // Not ready until the warm-up inference is through, from the very first /health.
@@ -145,6 +173,13 @@ impl Engine {
             idle_unload: settings.backend.idle_unload_secs.map(Duration::from_secs),
             expect_dimension: settings.clip.embedding_dimension,
             expect_image_size: settings.clip.image_size,
+            memory: device::MemoryClaim {
+                budget: budget.clone(),
+                bytes: {
+                    let s = settings.clone();
+                    Box::new(move || backend::memory_estimate(&s))
+                },
+            },
         };
         // The device thread ends when the last queue sender (this engine) is dropped.
         let (queue, _detached) = device::spawn(backend, cfg, health.clone());
@@ -168,7 +203,13 @@ impl Engine {
             backend_name,
             health,
             queue,
+            budget,
         })
+    }
+
+    /// MiB this model is counted at against the memory budget while loaded.
+    pub fn memory_mb(&self) -> Option<u64> {
+        self.budget.held_mb(&self.settings.clip.model)
     }
 
     pub fn backend_name(&self) -> &str {

@@ -4,9 +4,10 @@
 //! Fairness between models: each model has its own bounded queue and device thread, so a
 //! burst for one model fills only that model's queue (429s for it) while requests for another
 //! are batched and run by their own thread; at most one model may use the Hailo device (config
-//! validation), so every device still has exactly one owner.
+//! validation), so every device still has exactly one owner. All models load within one
+//! memory budget ([`MemoryBudget`]).
 
-use crate::{Engine, EngineError};
+use crate::{Engine, EngineError, MemoryBudget};
 use config::Settings;
 use std::sync::Arc;
 
@@ -18,10 +19,11 @@ pub struct Models {
 impl Models {
     /// Builds every configured model's engine (each warms up or loads lazily as configured).
     pub fn start(settings: &Settings) -> Result<Arc<Models>, EngineError> {
+        let budget = Arc::new(MemoryBudget::new(settings.limits.models_memory_mb));
         let engines = settings
             .per_model()
             .into_iter()
-            .map(Engine::start)
+            .map(|s| Engine::start_within(s, budget.clone()))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Arc::new(Models {
             engines,

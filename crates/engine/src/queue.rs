@@ -31,6 +31,8 @@ pub enum Job {
     Load {
         reply: oneshot::Sender<Result<ModelInfo, EngineError>>,
     },
+    /// Free the model for another one (the memory budget asks; the next job loads it again).
+    Unload,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -53,7 +55,7 @@ impl Job {
         match self {
             Job::Images { .. } => Some(Kind::Image),
             Job::Texts { .. } => Some(Kind::Text),
-            Job::Load { .. } => None,
+            Job::Load { .. } | Job::Unload => None,
         }
     }
 
@@ -61,7 +63,7 @@ impl Job {
         match self {
             Job::Images { items, .. } => items.len(),
             Job::Texts { items, .. } => items.len(),
-            Job::Load { .. } => 0,
+            Job::Load { .. } | Job::Unload => 0,
         }
     }
 
@@ -69,6 +71,7 @@ impl Job {
         match self {
             Job::Images { reply, .. } | Job::Texts { reply, .. } => reply.is_closed(),
             Job::Load { reply } => reply.is_closed(),
+            Job::Unload => false,
         }
     }
 }
@@ -104,5 +107,6 @@ pub(crate) fn reply_err(job: Job, e: EngineError) {
         Job::Load { reply } => {
             let _ = reply.send(Err(e));
         }
+        Job::Unload => {}
     }
 }

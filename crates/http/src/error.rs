@@ -78,6 +78,7 @@ pub enum ErrorType {
     LabelSetStale,
     Overloaded,
     NotReady,
+    InsufficientMemory,
     BackendUnavailable,
     ShuttingDown,
     Internal,
@@ -124,6 +125,9 @@ impl ApiError {
                 E::LabelSetStale(_) => (StatusCode::CONFLICT, T::LabelSetStale),
                 E::Overloaded => (StatusCode::TOO_MANY_REQUESTS, T::Overloaded),
                 E::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, T::NotReady),
+                E::InsufficientMemory(_) => {
+                    (StatusCode::SERVICE_UNAVAILABLE, T::InsufficientMemory)
+                }
                 E::Backend(_) => (StatusCode::SERVICE_UNAVAILABLE, T::BackendUnavailable),
                 E::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, T::ShuttingDown),
                 E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, T::Internal),

@@ -54,8 +54,9 @@ pub enum Errors {
     /// `internal`: a bug; the message says where.
     #[response(status = 500)]
     Internal(#[to_schema] ErrorBody),
-    /// `not_ready`, `backend_unavailable`, `shutting_down`, `timeout` (`limits.request_timeout_secs`);
-    /// retry after `Retry-After`.
+    /// `not_ready`, `backend_unavailable`, `shutting_down`, `timeout` (`limits.request_timeout_secs`),
+    /// `insufficient_memory` (the model does not fit `limits.models_memory_mb` beside the loaded
+    /// ones, which did not unload in time); retry after `Retry-After`.
     #[response(status = 503)]
     Unavailable(#[to_schema] ErrorBody),
 }
@@ -125,6 +126,8 @@ pub struct ModelEntry {
     dimension: Option<usize>,
     input_size: Option<Vec<u32>>,
     loaded: bool,
+    /// MiB the loaded model counts against `limits.models_memory_mb` (null while not loaded).
+    memory_mb: Option<u64>,
     /// The model of requests that name none.
     default: bool,
 }

@@ -9,14 +9,15 @@ use clip::{ModelInfo, PreparedImage};
 use std::time::{Duration, Instant};
 
 impl Worker {
-    /// Frees the model after `backend.idle_unload_secs` without work; the next job loads it.
-    pub(super) fn unload(&mut self) {
+    /// Frees the model (idle time, or room for another model); the next job loads it.
+    pub(super) fn unload(&mut self, why: &str) {
         self.backend.unload();
         self.info = None;
+        self.cfg.memory.budget.release(&self.cfg.model);
         self.health.set_phase(Phase::NotLoaded);
         metrics::counter!("hailo_clip_model_unloads_total", "model" => self.cfg.model.clone())
             .increment(1);
-        tracing::info!(backend = %self.backend.name(), "model unloaded after idle time");
+        tracing::info!(backend = %self.backend.name(), "model unloaded {why}");
     }
 
     pub(super) fn ensure_loaded(&mut self) -> Result<ModelInfo, EngineError> {
@@ -33,6 +34,9 @@ impl Worker {
 
     /// Loads and checks the model; leaves the phase at Loading on success for the caller to settle.
     pub(super) fn load_model(&mut self) -> Result<ModelInfo, EngineError> {
+        // Room first: a model that must wait for others to unload is not loading yet.
+        let bytes = (self.cfg.memory.bytes)();
+        self.cfg.memory.budget.claim(&self.cfg.model, bytes)?;
         self.health.set_phase(Phase::Loading);
         let started = Instant::now();
         match self
@@ -55,6 +59,7 @@ impl Worker {
                 Ok(info)
             }
             Err(e) => {
+                self.cfg.memory.budget.release(&self.cfg.model);
                 tracing::error!(error = %e, "model load failed");
                 self.health.set_phase(Phase::Failed(e.to_string()));
                 Err(e)
@@ -132,6 +137,7 @@ impl Worker {
         metrics::counter!("hailo_clip_device_faults_total", "model" => self.cfg.model.clone())
             .increment(1);
         self.info = None;
+        self.cfg.memory.budget.release(&self.cfg.model);
         self.health.set_phase(Phase::Unhealthy(e.to_string()));
         self.retry_at = Some(Instant::now());
     }

@@ -7,6 +7,7 @@ mod lifecycle;
 mod run;
 
 use crate::health::{HealthPublisher, Phase};
+use crate::memory::MemoryBudget;
 use crate::queue::{Job, Queue};
 use backend::Backend;
 use clip::ModelInfo;
@@ -26,6 +27,14 @@ pub struct WorkerConfig {
     /// Settings-level expectations checked against the loaded model.
     pub expect_dimension: Option<usize>,
     pub expect_image_size: Option<u32>,
+    pub memory: MemoryClaim,
+}
+
+/// What the model counts against the shared budget while loaded.
+pub struct MemoryClaim {
+    pub budget: std::sync::Arc<MemoryBudget>,
+    /// Evaluated at each load: the model files may have arrived since the start.
+    pub bytes: Box<dyn Fn() -> u64 + Send>,
 }
 
 pub fn spawn(
@@ -35,6 +44,7 @@ pub fn spawn(
 ) -> (Queue, std::thread::JoinHandle<()>) {
     let (tx, rx) = std::sync::mpsc::sync_channel(cfg.queue_capacity);
     let model: std::sync::Arc<str> = cfg.model.as_str().into();
+    cfg.memory.budget.register(&cfg.model, tx.clone());
     let handle = std::thread::Builder::new()
         .name("device".into())
         .spawn(move || {
@@ -93,6 +103,13 @@ impl Worker {
                 Job::Load { reply } => {
                     let _ = reply.send(self.ensure_loaded());
                 }
+                Job::Unload => {
+                    if self.info.is_some() {
+                        self.unload("to fit the memory budget");
+                    } else {
+                        self.cfg.memory.budget.release(&self.cfg.model);
+                    }
+                }
                 job => self.run_batch(job),
             }
         }
@@ -119,7 +136,7 @@ impl Worker {
                 None => match (self.cfg.idle_unload, &self.info) {
                     (Some(idle), Some(_)) => match self.rx.recv_timeout(idle) {
                         Ok(j) => return Some(j),
-                        Err(RecvTimeoutError::Timeout) => self.unload(),
+                        Err(RecvTimeoutError::Timeout) => self.unload("after idle time"),
                         Err(RecvTimeoutError::Disconnected) => return None,
                     },
                     _ => return self.rx.recv().ok(),

@@ -42,7 +42,7 @@ impl Flat {
                     f.texts.extend(items);
                     (enqueued, reply)
                 }
-                Job::Load { .. } => unreachable!("gather takes batch jobs only"),
+                Job::Load { .. } | Job::Unload => unreachable!("gather takes batch jobs only"),
             };
             metrics::histogram!("hailo_clip_queue_seconds", "model" => model.to_string())
                 .record((now - enqueued).as_secs_f64());
@@ -74,6 +74,7 @@ impl Worker {
         if live.is_empty() {
             return;
         }
+        self.cfg.memory.budget.touch(&self.cfg.model);
         let flat = Flat::of(live, &self.cfg.model);
         let started = Instant::now();
         let result = self.encode(kind, &flat);

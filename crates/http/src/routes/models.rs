@@ -27,6 +27,7 @@ pub async fn list(State(s): State<AppState>) -> Json<Value> {
                 "dimension": m.map(|m| m.embedding_dimension).or(st.clip.embedding_dimension),
                 "input_size": m.map(|m| [m.image_size.0, m.image_size.1]),
                 "loaded": snap.phase == Phase::Ready,
+                "memory_mb": e.memory_mb(),
                 "default": s.models.is_default(e),
             })
         })
