@@ -28,17 +28,27 @@ fn options(dir: &Path, text: bool, batch: u16, host_float: bool) -> HailoOptions
         batch_size: batch,
         timeout_ms: 1000,
         host_float,
+        share_device: false,
     }
 }
 
 fn backend(hefs: Vec<(&str, SimHef)>, opts: HailoOptions) -> (HailoBackend, SimControl) {
-    let control = SimControl::default();
+    backend_on(hefs, opts, SimControl::default())
+}
+
+/// A backend on the chip that `control` simulates (several backends may share one).
+fn backend_on(
+    hefs: Vec<(&str, SimHef)>,
+    opts: HailoOptions,
+    control: SimControl,
+) -> (HailoBackend, SimControl) {
     let hefs: HashMap<String, SimHef> = hefs.into_iter().map(|(n, h)| (n.to_string(), h)).collect();
     let c = control.clone();
     let b = HailoBackend::with_opener(
         opts,
-        Box::new(move || {
-            SimDevice::open(hefs.clone(), c.clone()).map(|d| Box::new(d) as Box<dyn InferDevice>)
+        Box::new(move |group| {
+            SimDevice::open_in(hefs.clone(), c.clone(), group)
+                .map(|d| Box::new(d) as Box<dyn InferDevice>)
         }),
     );
     (b, control)
@@ -373,6 +383,48 @@ fn device_open_errors_become_advice() {
 
     control.lock().model_status = None;
     b.load().unwrap();
+}
+
+/// `backend.hailo.share_device`: two processes' backends on one chip both run when both open it
+/// in the shared group; one that opens it alone is refused with 74 and told of the setting.
+#[test]
+fn a_shared_device_takes_two_backends_and_an_exclusive_one_refuses_the_second() {
+    let chip = SimControl::default();
+    let hef = || vec![(IMAGE_HEF, SimHef::image(8, 16, FormatType::Uint8, Q8))];
+    let shared = || HailoOptions {
+        share_device: true,
+        ..options(Path::new("/models"), false, 8, true)
+    };
+    let (mut a, _) = backend_on(hef(), shared(), chip.clone());
+    let (mut b, _) = backend_on(hef(), shared(), chip.clone());
+    a.load().unwrap();
+    b.load().unwrap();
+    assert_eq!(a.encode_images(&[image(8, 1)]).unwrap().len(), 1);
+    assert_eq!(b.encode_images(&[image(8, 2)]).unwrap().len(), 1);
+    let groups: Vec<_> = chip
+        .lock()
+        .open_groups
+        .iter()
+        .map(|g| g.1.clone())
+        .collect();
+    assert_eq!(groups, vec![Some("SHARED".to_string()); 2]);
+
+    let (mut alone, _) = backend_on(
+        hef(),
+        options(Path::new("/models"), false, 8, true),
+        chip.clone(),
+    );
+    let e = alone.load().unwrap_err().to_string();
+    assert!(e.contains("HAILO_OUT_OF_PHYSICAL_DEVICES (74)"), "{e}");
+    assert!(e.contains("backend.hailo.share_device: true"), "{e}");
+    b.unload();
+    drop(a);
+    alone.load().unwrap();
+    let (mut late, _) = backend_on(hef(), shared(), chip.clone());
+    assert!(
+        late.load().is_err(),
+        "a device opened alone admits no other"
+    );
 }
 
 #[test]

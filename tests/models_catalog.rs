@@ -637,12 +637,14 @@ fn hailo_fetch_converts_text_tables_and_the_simulated_device_uses_them() {
         batch_size: 8,
         timeout_ms: 1000,
         host_float: true,
+        share_device: false,
     };
     let c = control.clone();
     let mut b = HailoBackend::with_opener(
         opts,
-        Box::new(move || {
-            SimDevice::open(hefs.clone(), c.clone()).map(|d| Box::new(d) as Box<dyn InferDevice>)
+        Box::new(move |group| {
+            SimDevice::open_in(hefs.clone(), c.clone(), group)
+                .map(|d| Box::new(d) as Box<dyn InferDevice>)
         }),
     );
     let info = b.load().unwrap();

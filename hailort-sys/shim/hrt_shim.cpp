@@ -220,11 +220,20 @@ const char *hrt_status_message(int32_t status)
     return (nullptr == m) ? "unknown hailo_status" : m;
 }
 
-int32_t hrt_device_open(hrt_device **out, char *err, size_t err_len)
+int32_t hrt_device_open(const char *group_id, hrt_device **out, char *err, size_t err_len)
 {
     try {
         *out = nullptr;
-        auto vdevice = VDevice::create();
+        hailo_vdevice_params_t params = {};
+        hailo_status st = hailo_init_vdevice_params(&params);
+        if (HAILO_SUCCESS != st) {
+            return fail(err, err_len, "hailo_init_vdevice_params", st);
+        }
+        if (nullptr != group_id) {
+            // On a Hailo-10H the chip's own server lets every VDevice of one group share it.
+            params.group_id = group_id;
+        }
+        auto vdevice = VDevice::create(params);
         if (!vdevice) {
             return fail(err, err_len, "VDevice::create", vdevice.status());
         }

@@ -63,7 +63,8 @@ int32_t hrt_library_version(uint32_t *major, uint32_t *minor, uint32_t *revision
 const char *hrt_status_message(int32_t status);
 
 /* One VDevice over the first free Hailo device (default params: a single device, this process). */
-int32_t hrt_device_open(hrt_device **out, char *err, size_t err_len);
+/* group_id: HailoRT's VDevice group (NULL: its default, a device of this process alone). */
+int32_t hrt_device_open(const char *group_id, hrt_device **out, char *err, size_t err_len);
 int32_t hrt_device_identity(hrt_device *dev, hrt_identity *out, char *err, size_t err_len);
 /* Models opened from this device keep it alive; closing the device handle first is safe. */
 void hrt_device_close(hrt_device *dev);

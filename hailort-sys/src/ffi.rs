@@ -59,7 +59,12 @@ struct RawIdentity {
 extern "C" {
     fn hrt_library_version(major: *mut u32, minor: *mut u32, revision: *mut u32) -> i32;
     fn hrt_status_message(status: i32) -> *const c_char;
-    fn hrt_device_open(out: *mut *mut RawDevice, err: *mut c_char, err_len: usize) -> i32;
+    fn hrt_device_open(
+        group_id: *const c_char,
+        out: *mut *mut RawDevice,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> i32;
     fn hrt_device_identity(
         dev: *mut RawDevice,
         out: *mut RawIdentity,
@@ -160,11 +165,30 @@ pub struct HailoDevice {
 unsafe impl Send for HailoDevice {}
 
 impl HailoDevice {
-    pub fn open() -> Result<Self, HrtError> {
+    /// `group`: HailoRT's VDevice group id (`Some("SHARED")` shares the chip with the other
+    /// processes of that group); None: HailoRT's default, the device for this process alone.
+    pub fn open(group: Option<&str>) -> Result<Self, HrtError> {
+        let group = group
+            .map(|g| {
+                CString::new(g).map_err(|_| {
+                    HrtError::new(
+                        crate::status::INVALID_ARGUMENT,
+                        "group id contains a NUL byte",
+                    )
+                })
+            })
+            .transpose()?;
         let mut raw = std::ptr::null_mut();
         let mut err = [0 as c_char; ERR_LEN];
-        // SAFETY: valid out-pointer and error buffer of the stated size.
-        let st = unsafe { hrt_device_open(&mut raw, err.as_mut_ptr(), err.len()) };
+        // SAFETY: NUL-terminated group id or null, valid out-pointer and error buffer.
+        let st = unsafe {
+            hrt_device_open(
+                group.as_ref().map_or(std::ptr::null(), |g| g.as_ptr()),
+                &mut raw,
+                err.as_mut_ptr(),
+                err.len(),
+            )
+        };
         if st != 0 || raw.is_null() {
             return Err(error(st, &err));
         }

@@ -82,7 +82,10 @@ impl fmt::Display for Report {
 }
 
 pub fn run(settings: &Settings, config: Option<&Path>) -> Report {
-    run_with(settings, config, &preflight::Host::default(), &probe_device)
+    let group = HailoOptions::from_settings(settings).group_id();
+    run_with(settings, config, &preflight::Host::default(), &|hefs| {
+        probe_device(hefs, group)
+    })
 }
 
 pub fn run_with(

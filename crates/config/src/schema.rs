@@ -261,6 +261,10 @@ pub struct HailoSettings {
     pub text_embeddings: Option<PathBuf>,
     /// Run timeout for one batch on the device.
     pub timeout_ms: Option<u64>,
+    /// Open the device in HailoRT's shared VDevice group ("SHARED"), so other processes that
+    /// open it in that group (Hailo's hailo-apps pipelines do) use the chip at the same time,
+    /// its on-chip scheduler taking turns; false opens it alone, as HailoRT's default does.
+    pub share_device: bool,
     /// Files that `hailo-clip models fetch` downloads into the models directory.
     pub downloads: Vec<ModelDownload>,
 }

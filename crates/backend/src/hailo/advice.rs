@@ -41,7 +41,9 @@ pub fn explain(err: &HrtError, ctx: &Context) -> String {
         st::OUT_OF_PHYSICAL_DEVICES | st::DEVICE_IN_USE => format!(
             "another process owns the Hailo device{}: stop it \
              (e.g. hailo-ollama, a GStreamer/Frigate pipeline or another hailo-clip) or wait for it to exit; \
-             only one process can open a Hailo-10H",
+             processes share a Hailo-10H only when each opens it in HailoRT's shared group: set \
+             backend.hailo.share_device: true here, and the other must do the same (hailo-apps' \
+             pipelines do; hailo-ollama 5.1 opens the chip alone)",
             if ctx.holders.is_empty() {
                 String::new()
             } else {

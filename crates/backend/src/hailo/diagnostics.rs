@@ -48,14 +48,14 @@ pub fn npz_arrays(path: &Path) -> Result<Vec<String>, String> {
 }
 
 #[cfg(feature = "hailo")]
-pub fn probe_device(hefs: &[PathBuf]) -> Option<DeviceFacts> {
+pub fn probe_device(hefs: &[PathBuf], group: Option<&str>) -> Option<DeviceFacts> {
     use hailort_sys::{FormatType, HailoDevice, InferDevice, OpenOptions};
     let mut facts = DeviceFacts {
         library: hailort_sys::library_version().map(|v| v.to_string()),
         ..Default::default()
     };
     let driver = preflight::Host::default().driver_version();
-    let mut dev = match HailoDevice::open() {
+    let mut dev = match HailoDevice::open(group) {
         Ok(d) => d,
         Err(e) => {
             facts.busy = matches!(
@@ -103,6 +103,6 @@ fn context<'a>(
 }
 
 #[cfg(not(feature = "hailo"))]
-pub fn probe_device(_hefs: &[PathBuf]) -> Option<DeviceFacts> {
+pub fn probe_device(_hefs: &[PathBuf], _group: Option<&str>) -> Option<DeviceFacts> {
     None
 }

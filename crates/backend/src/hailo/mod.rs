@@ -32,7 +32,9 @@ use std::path::Path;
 use std::sync::Arc;
 use streams::{batch_of, check_output, check_stream, dequantize, quantize};
 
-pub type DeviceOpener = Box<dyn FnMut() -> Result<Box<dyn InferDevice>, HrtError> + Send>;
+/// Opens the device in a HailoRT VDevice group (None: HailoRT's default, the device alone).
+pub type DeviceOpener =
+    Box<dyn FnMut(Option<&'static str>) -> Result<Box<dyn InferDevice>, HrtError> + Send>;
 
 struct ImagePart {
     model: Box<dyn InferModel>,
@@ -74,8 +76,8 @@ impl HailoBackend {
     /// The real device, through the HailoRT shim.
     #[cfg(feature = "hailo")]
     pub fn from_settings(settings: &Settings) -> Self {
-        let opener: DeviceOpener = Box::new(|| {
-            hailort_sys::HailoDevice::open().map(|d| Box::new(d) as Box<dyn InferDevice>)
+        let opener: DeviceOpener = Box::new(|group| {
+            hailort_sys::HailoDevice::open(group).map(|d| Box::new(d) as Box<dyn InferDevice>)
         });
         let mut b = Self::with_opener(HailoOptions::from_settings(settings), opener);
         b.preflight = Some(preflight::Host::default());
@@ -275,7 +277,7 @@ impl Backend for HailoBackend {
                 return Err(BackendError::Setup(problem));
             }
         }
-        let mut device = (self.opener)().map_err(|e| self.setup(&e, None))?;
+        let mut device = (self.opener)(self.opts.group_id()).map_err(|e| self.setup(&e, None))?;
         if let Some(v) = device.library_version() {
             self.library_version = Some(v.to_string());
         }

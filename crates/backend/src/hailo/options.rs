@@ -25,12 +25,22 @@ pub struct HailoOptions {
     /// Batch size to configure the HEFs with (0 = HailoRT's choice).
     pub batch_size: u16,
     pub timeout_ms: u32,
+    /// Open the device in HailoRT's shared group (`backend.hailo.share_device`).
+    pub share_device: bool,
     /// Ask HailoRT for FLOAT32 host buffers (it (de)quantises); false keeps the HEFs' own formats
     /// and (de)quantises here.
     pub host_float: bool,
 }
 
+/// HailoRT's VDevice group of the processes that share a Hailo-10H (hailo-apps' `SHARED_VDEVICE_GROUP_ID`).
+pub const SHARED_GROUP: &str = "SHARED";
+
 impl HailoOptions {
+    /// The VDevice group to open the device in: None is HailoRT's default, a device alone.
+    pub fn group_id(&self) -> Option<&'static str> {
+        self.share_device.then_some(SHARED_GROUP)
+    }
+
     pub fn from_settings(s: &Settings) -> Self {
         let h = &s.backend.hailo;
         let dir = s.models_dir();
@@ -57,6 +67,7 @@ impl HailoOptions {
                 .unwrap_or(DEFAULT_TIMEOUT_MS)
                 .min(u32::MAX as u64) as u32,
             host_float: true,
+            share_device: h.share_device,
         }
     }
 }

@@ -130,6 +130,9 @@ pub struct SimState {
     pub frames: Vec<usize>,
     /// Options of every model opened.
     pub opened: Vec<(String, OpenOptions)>,
+    /// The VDevice group of each device open now, by open id (the chip's server admits a new
+    /// VDevice only when every open one and it are in one named group).
+    pub open_groups: Vec<(u32, Option<String>)>,
 }
 
 #[derive(Clone, Default)]
@@ -153,19 +156,42 @@ impl SimControl {
 pub struct SimDevice {
     hefs: HashMap<String, SimHef>,
     control: SimControl,
+    /// Which entry of `open_groups` is this device's.
+    open_id: u32,
     pub library: Version,
     pub firmware: Version,
 }
 
 impl SimDevice {
-    /// Opens the simulated device, failing like HailoRT when the test says so.
+    /// Opens the simulated device alone (HailoRT's default group).
     pub fn open(hefs: HashMap<String, SimHef>, control: SimControl) -> Result<Self, HrtError> {
+        Self::open_in(hefs, control, None)
+    }
+
+    /// Opens the simulated device in a VDevice group, failing like HailoRT when the test says
+    /// so, or with HAILO_OUT_OF_PHYSICAL_DEVICES (74) when a device of another group, or of
+    /// none, is open on the same chip (HailoRT 5.x, vdevice_hrpc_client.cpp).
+    pub fn open_in(
+        hefs: HashMap<String, SimHef>,
+        control: SimControl,
+        group: Option<&str>,
+    ) -> Result<Self, HrtError> {
+        let open_id;
         {
             let mut s = control.lock();
             s.device_opens += 1;
             if let Some(st) = s.open_status {
                 return Err(HrtError::new(st, "VDevice::create failed"));
             }
+            let shares = |g: &Option<String>| group.is_some() && g.as_deref() == group;
+            if !s.open_groups.iter().all(|(_, g)| shares(g)) {
+                return Err(HrtError::new(
+                    hailort_sys::status::OUT_OF_PHYSICAL_DEVICES,
+                    "VDevice::create failed: not enough free devices",
+                ));
+            }
+            open_id = s.device_opens;
+            s.open_groups.push((open_id, group.map(str::to_string)));
         }
         let v = Version {
             major: 5,
@@ -175,9 +201,17 @@ impl SimDevice {
         Ok(Self {
             hefs,
             control,
+            open_id,
             library: v,
             firmware: v,
         })
+    }
+}
+
+impl Drop for SimDevice {
+    fn drop(&mut self) {
+        let id = self.open_id;
+        self.control.lock().open_groups.retain(|(i, _)| *i != id);
     }
 }
 
