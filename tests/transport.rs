@@ -222,3 +222,69 @@ async fn requests_past_the_in_flight_bound_are_refused_before_their_body() {
     let (code, b) = second_request_with_one_slot(5000).await;
     assert_eq!(code, 200, "{b}");
 }
+
+/// With every slot taken and the wait it could expect longer than `limits.admission_wait_ms`,
+/// a request is refused at once (before the slow one ends), with that wait as `Retry-After`;
+/// the next request on the same connection, sent at once regardless, is held until then and
+/// so finds the slot free.
+#[tokio::test]
+async fn a_hopeless_wait_is_refused_at_once_and_the_connection_held_to_retry_after() {
+    let mut s = mock_settings();
+    s.limits.max_in_flight = 1;
+    s.limits.admission_wait_ms = 200;
+    s.backend.mock.latency.text_fixed_ms = 900.0;
+    let srv = start(s).await;
+    // One request through first, so the door has seen how long a slot is held (~900 ms).
+    assert_eq!(
+        srv.post("/v1/embed/text", json!({"text": "warm"})).await.0,
+        200
+    );
+    let slow = {
+        let c = srv.client.clone();
+        let url = srv.at("/v1/embed/text");
+        tokio::spawn(async move {
+            c.post(url)
+                .json(&json!({"text": "a slow one"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let one = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let url = srv.at("/v1/embed/text");
+    let r = one
+        .post(&url)
+        .json(&json!({"text": "second"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !slow.is_finished(),
+        "refused only after the slow request ended"
+    );
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    r.bytes().await.unwrap();
+    let again = one
+        .post(&url)
+        .json(&json!({"text": "third"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        slow.is_finished(),
+        "the next request was not held to its Retry-After"
+    );
+    assert_eq!(again.status().as_u16(), 200);
+    assert_eq!(slow.await.unwrap(), 200);
+    srv.stop().await.unwrap();
+}

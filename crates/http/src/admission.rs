@@ -1,11 +1,19 @@
 //! Admission at the door: a request that cannot be served is refused (429 with `Retry-After`)
 //! before its body is read, parsed or decoded, so overload costs almost no CPU.
 //!
-//! In order: the client's token bucket (`limits.client_requests_per_second`), a slot among the
-//! requests in flight (`limits.max_in_flight`), and room in the budget of body bytes held
-//! (`limits.max_body_bytes_in_flight`, by Content-Length). The stages behind the door have their
-//! own bounds: one decode per core, the tokenizer per chunk on the blocking pool, the device
-//! queue (`batching.queue_capacity`).
+//! In order: the connection's pace (a client that comes back before the `Retry-After` it was
+//! given waits it out here), the client's token bucket (`limits.client_requests_per_second`), a
+//! slot among the requests in flight (`limits.max_in_flight`), and room in the budget of body
+//! bytes held (`limits.max_body_bytes_in_flight`, by Content-Length). The stages behind the door
+//! have their own bounds: one decode per core, the tokenizer per chunk on the blocking pool, the
+//! device queue (`batching.queue_capacity`).
+//!
+//! When every slot is taken, a request may wait for one up to `limits.admission_wait_ms`, but
+//! only when the wait it can expect (the requests waiting ahead of it, at the pace slots have
+//! been freed lately) fits in that time; otherwise it is refused at once, its `Retry-After` the
+//! expected wait. A client that honours it is answered in milliseconds either way; one that
+//! retries at once is held for that time on its connection, so refusals never take the cores
+//! from the requests being served.
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -17,13 +25,43 @@ use config::LimitSettings;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use http_body_util::BodyExt;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 /// The peer address of the connection a request came on.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub SocketAddr);
+
+/// A connection's pace: until when its next request waits before it is looked at (the end of
+/// the last `Retry-After` it was given), in ms since [`epoch`]; 0: no wait.
+#[derive(Clone, Default)]
+pub struct Pace(Arc<AtomicU64>);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ms() -> u64 {
+    epoch().elapsed().as_millis() as u64 + 1
+}
+
+impl Pace {
+    /// Waits out what is left of the last `Retry-After`.
+    async fn wait(&self) {
+        let until = self.0.load(Ordering::Relaxed);
+        let now = now_ms();
+        if until > now {
+            tokio::time::sleep(Duration::from_millis(until - now)).await;
+        }
+    }
+
+    fn hold_for(&self, secs: u64) {
+        self.0.store(now_ms() + secs * 1000, Ordering::Relaxed);
+    }
+}
 
 /// Marks a response refused at the door: logged in a summary, not one line each.
 #[derive(Clone, Copy)]
@@ -35,6 +73,11 @@ pub struct Admission {
     body_kib: Arc<Semaphore>,
     max_body_kib: u32,
     wait: Duration,
+    max_in_flight: usize,
+    /// Requests waiting for a slot now.
+    waiting: Arc<AtomicUsize>,
+    /// How long a slot has lately been held, in µs (moving average; 0: not measured yet).
+    held_us: Arc<AtomicU64>,
     rate: Option<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
@@ -59,7 +102,44 @@ impl Admission {
             body_kib: Arc::new(Semaphore::new(kib(l.max_body_bytes_in_flight) as usize)),
             max_body_kib: kib(l.max_body_bytes as u64),
             wait: Duration::from_millis(l.admission_wait_ms),
+            max_in_flight: l.max_in_flight.max(1),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            held_us: Arc::new(AtomicU64::new(0)),
             rate,
+        }
+    }
+
+    /// The wait a request joining the waiters now can expect: slots free up at
+    /// `max_in_flight / held` per second, and each waiter ahead takes one.
+    fn expected_wait(&self) -> Option<Duration> {
+        let held = self.held_us.load(Ordering::Relaxed);
+        if held == 0 {
+            return None;
+        }
+        let ahead = self.waiting.load(Ordering::Relaxed) as u64 + 1;
+        Some(Duration::from_micros(
+            ahead * held / self.max_in_flight as u64,
+        ))
+    }
+
+    /// Waits for a slot when one can be expected within `limits.admission_wait_ms`; Err holds
+    /// the seconds to tell the client to come back after.
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, u64> {
+        if let Ok(s) = self.in_flight.clone().try_acquire_owned() {
+            return Ok(s);
+        }
+        let expected = self.expected_wait();
+        let retry =
+            |d: Option<Duration>| d.map_or(1, |d| d.as_secs_f64().ceil().clamp(1.0, 60.0) as u64);
+        if self.wait.is_zero() || expected.is_some_and(|e| e > self.wait) {
+            return Err(retry(expected));
+        }
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let got = tokio::time::timeout(self.wait, self.in_flight.clone().acquire_owned()).await;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        match got {
+            Ok(Ok(s)) => Ok(s),
+            _ => Err(retry(self.expected_wait())),
         }
     }
 
@@ -97,8 +177,26 @@ async fn drain(body: axum::body::Body) -> bool {
 
 /// Refuses with `e`; the body is drained when small, else the connection closes after the answer.
 async fn refuse_request(req: Request, e: ApiError, reason: &'static str) -> Response {
+    refuse_for(req, e, reason, None).await
+}
+
+/// As [`refuse_request`], telling the client when to come back and holding its connection's
+/// next request until then.
+async fn refuse_for(
+    req: Request,
+    e: ApiError,
+    reason: &'static str,
+    retry_secs: Option<u64>,
+) -> Response {
+    if let (Some(secs), Some(pace)) = (retry_secs, req.extensions().get::<Pace>()) {
+        pace.hold_for(secs);
+    }
     let drained = drain(req.into_body()).await;
     let mut r = refuse(e, reason);
+    if let Some(secs) = retry_secs {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    }
     if !drained {
         r.headers_mut().insert(
             header::CONNECTION,
@@ -114,6 +212,9 @@ pub async fn admit(State(s): State<AppState>, req: Request, next: Next) -> Respo
     if matches!(req.uri().path(), "/health" | "/metrics") {
         return next.run(req).await;
     }
+    if let Some(pace) = req.extensions().get::<Pace>() {
+        pace.wait().await;
+    }
     if let (Some(rate), Some(ClientAddr(peer))) = (&a.rate, req.extensions().get::<ClientAddr>()) {
         if let Err(not_until) = rate.check_key(&peer.ip()) {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(
@@ -127,23 +228,17 @@ pub async fn admit(State(s): State<AppState>, req: Request, next: Next) -> Respo
     if !(req.method() == Method::POST || req.method() == Method::PUT) {
         return next.run(req).await;
     }
-    let slot = match a.in_flight.clone().try_acquire_owned() {
-        Ok(s) => Ok(s),
-        Err(_) if !a.wait.is_zero() => {
-            match tokio::time::timeout(a.wait, a.in_flight.clone().acquire_owned()).await {
-                Ok(Ok(s)) => Ok(s),
-                _ => Err(()),
-            }
+    let slot = match a.slot().await {
+        Ok(s) => s,
+        Err(secs) => {
+            return refuse_for(
+                req,
+                ApiError::Busy("limits.max_in_flight requests in flight"),
+                "in_flight",
+                Some(secs),
+            )
+            .await;
         }
-        Err(_) => Err(()),
-    };
-    let Ok(slot) = slot else {
-        return refuse_request(
-            req,
-            ApiError::Busy("limits.max_in_flight requests in flight"),
-            "in_flight",
-        )
-        .await;
     };
     let declared = req
         .headers()
@@ -169,6 +264,8 @@ pub async fn admit(State(s): State<AppState>, req: Request, next: Next) -> Respo
     let _held = InFlight {
         _slot: slot,
         _bytes: bytes,
+        since: Instant::now(),
+        held_us: a.held_us.clone(),
     };
     next.run(req).await
 }
@@ -177,10 +274,22 @@ pub async fn admit(State(s): State<AppState>, req: Request, next: Next) -> Respo
 struct InFlight {
     _slot: tokio::sync::OwnedSemaphorePermit,
     _bytes: tokio::sync::OwnedSemaphorePermit,
+    since: Instant,
+    held_us: Arc<AtomicU64>,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         metrics::gauge!("hailo_clip_requests_in_flight").decrement(1.0);
+        // Moving average over about the last 16 requests; races between two drops lose one
+        // sample, which an estimate can afford.
+        let us = self.since.elapsed().as_micros().min(u64::MAX as u128) as u64;
+        let old = self.held_us.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            us
+        } else {
+            old - old / 16 + us / 16
+        };
+        self.held_us.store(new.max(1), Ordering::Relaxed);
     }
 }

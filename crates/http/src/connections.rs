@@ -2,7 +2,7 @@
 //! header timeout (which also ends idle kept-alive connections), optionally behind TLS, and
 //! closed gracefully at a stop.
 
-use crate::admission::ClientAddr;
+use crate::admission::{ClientAddr, Pace};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -97,8 +97,10 @@ pub async fn run(
         tokio::spawn(async move {
             let _slot = slot;
             metrics::gauge!("hailo_clip_connections").increment(1.0);
+            let pace = Pace::default();
             let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(ClientAddr(peer));
+                req.extensions_mut().insert(pace.clone());
                 app.clone().oneshot(req.map(axum::body::Body::new))
             });
             let mut h1 = hyper::server::conn::http1::Builder::new();
