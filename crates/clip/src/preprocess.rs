@@ -50,6 +50,19 @@ pub fn decode_base64(input: &str) -> Result<Vec<u8>, PreprocessError> {
         },
         None => input,
     };
+    // SIMD first (AVX2 or NEON, several GB/s: a 12 MP photo's 3.6 MB of base64 in well under a
+    // millisecond); anything it refuses takes the path below, for whitespace and the message.
+    let simd = if payload.len() % 4 == 0 {
+        base64_simd::STANDARD.decode_to_vec(payload)
+    } else {
+        base64_simd::STANDARD_NO_PAD.decode_to_vec(payload)
+    };
+    if let Ok(bytes) = simd {
+        if bytes.is_empty() {
+            return Err(PreprocessError::InvalidBase64("image is empty".into()));
+        }
+        return Ok(bytes);
+    }
     let engine = &base64::engine::general_purpose::STANDARD;
     let decode = |s: &str| {
         engine

@@ -10,10 +10,10 @@
 //!
 //! When every slot is taken, a request may wait for one up to `limits.admission_wait_ms`, but
 //! only when the wait it can expect (the requests waiting ahead of it, at the pace slots have
-//! been freed lately) fits in that time; otherwise it is refused at once, its `Retry-After` the
-//! expected wait. A client that honours it is answered in milliseconds either way; one that
-//! retries at once is held for that time on its connection, so refusals never take the cores
-//! from the requests being served.
+//! been freed lately) is within half of that time; otherwise it is refused at once with
+//! `Retry-After: 1`. A client that honours it gets its 429 in milliseconds; one that retries at
+//! once is held that second on its connection, so refusals never take the cores from the
+//! requests being served.
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -122,24 +122,28 @@ impl Admission {
         ))
     }
 
-    /// Waits for a slot when one can be expected within `limits.admission_wait_ms`; Err holds
-    /// the seconds to tell the client to come back after.
-    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, u64> {
+    /// Waits for a slot when one can be expected within half of `limits.admission_wait_ms` (the
+    /// other half absorbs the estimate's error, so a request that waits is rarely refused at the
+    /// end of its wait after all) and fewer than `limits.max_in_flight` wait already; Err:
+    /// refused, and the reason for the metric.
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, &'static str> {
         if let Ok(s) = self.in_flight.clone().try_acquire_owned() {
             return Ok(s);
         }
-        let expected = self.expected_wait();
-        let retry =
-            |d: Option<Duration>| d.map_or(1, |d| d.as_secs_f64().ceil().clamp(1.0, 60.0) as u64);
-        if self.wait.is_zero() || expected.is_some_and(|e| e > self.wait) {
-            return Err(retry(expected));
+        // At most as many wait as are in flight: the hold time is learnt from the requests
+        // served, and after a quiet spell it is too short for a sudden crowd.
+        if self.wait.is_zero()
+            || self.waiting.load(Ordering::Relaxed) >= self.max_in_flight
+            || self.expected_wait().is_some_and(|e| e > self.wait / 2)
+        {
+            return Err("in_flight");
         }
         self.waiting.fetch_add(1, Ordering::Relaxed);
         let got = tokio::time::timeout(self.wait, self.in_flight.clone().acquire_owned()).await;
         self.waiting.fetch_sub(1, Ordering::Relaxed);
         match got {
             Ok(Ok(s)) => Ok(s),
-            _ => Err(retry(self.expected_wait())),
+            _ => Err("in_flight_waited"),
         }
     }
 
@@ -230,12 +234,14 @@ pub async fn admit(State(s): State<AppState>, req: Request, next: Next) -> Respo
     }
     let slot = match a.slot().await {
         Ok(s) => s,
-        Err(secs) => {
+        Err(reason) => {
+            // One second, HTTP's smallest Retry-After: about what the waiters that were let in
+            // take to be worked off (half of `limits.admission_wait_ms`, 1 s by default).
             return refuse_for(
                 req,
                 ApiError::Busy("limits.max_in_flight requests in flight"),
-                "in_flight",
-                Some(secs),
+                reason,
+                Some(1),
             )
             .await;
         }
