@@ -27,6 +27,7 @@ command -v wrk >/dev/null || {
     "${sudo_cmd[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq wrk
 }
 
+bash scripts/ensure-nasm.sh release
 cargo build --release --locked --quiet --bin hailo-clip
 cargo build --release --locked --quiet -p hailo-clip-clip --example jpeg_bench
 target="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"

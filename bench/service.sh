@@ -26,6 +26,7 @@ fi
 
 bin="${HAILO_CLIP_BIN:-}"
 if [[ -z $bin ]]; then
+    bash scripts/ensure-nasm.sh release
     cargo build --release --locked --quiet --bin hailo-clip
     bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/hailo-clip"
 fi

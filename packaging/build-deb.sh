@@ -70,6 +70,10 @@ if [ -z "$bin" ]; then
     target=(--target "$triple")
     sub=$triple/
   fi
+  # A shipped amd64 build gets libjpeg-turbo's SIMD (test builds reuse what cargo test made).
+  if [ "$profile" = release ] && [ "$triple" = x86_64-unknown-linux-gnu ]; then
+    bash "$repo/scripts/ensure-nasm.sh" release
+  fi
   (cd "$repo" && cargo build --locked --profile "$profile" "${target[@]}" --bin hailo-clip "${features[@]}" >&2)
   dir=$profile
   [ "$profile" = dev ] && dir=debug
