@@ -24,20 +24,17 @@ import http.client
 import json
 import os
 import re
-import socket
 import statistics
 import struct
 import subprocess
+import sys
 import tempfile
 import time
 import zlib
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+from localproc import free_port  # noqa: E402
 
 
 def png(w: int, h: int) -> bytes:

@@ -31,8 +31,6 @@ import json
 import os
 import re
 import resource
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,21 +40,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tools"))
+from localproc import free_port, rss_mb  # noqa: E402
 CAPACITY = 8 / (10.886 + 8 * 5.014) * 1000.0
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid, field="VmRSS"):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def metric_200(port):

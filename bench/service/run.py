@@ -32,6 +32,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+from localproc import cpu_seconds, free_port, status_kb  # noqa: E402,F401  (bench/jpeg/load.py uses them through this module)
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 IMAGE = REPO / "tests/fixtures/images/bench-640x480.jpg"
@@ -50,36 +53,12 @@ TARGETS = {
     "start_to_ready_max_ms": 150.0,
 }
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def write_config(template: Path, port: int, out: Path) -> None:
     text = template.read_text()
     text, n = re.subn(r"(?m)^(\s+port:)\s*\d+\s*$", rf"\1 {port}", text)
     if n != 1:
         sys.exit(f"{template}: expected exactly one server port line")
     out.write_text(text)
-
-
-def status_kb(pid: int) -> dict[str, int]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        k, _, v = line.partition(":")
-        if k in ("VmRSS", "VmHWM", "Threads"):
-            out[k] = int(v.split()[0])
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    # Fields after the parenthesised command name; utime and stime are 14 and 15 overall.
-    rest = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(rest[11]) + int(rest[12])) / CLK_TCK
 
 
 class Server:

@@ -23,6 +23,9 @@ import threading
 import time
 import http.client
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+from localproc import free_port, rss_mb  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "--probe" else os.path.join(ROOT, "target/debug/hailo-clip")
 HEALTH_MS = float(os.environ.get("ABUSE_HEALTH_MS", "100"))
@@ -36,14 +39,6 @@ def check(cond, what):
     print(("  ok   " if cond else "  FAIL ") + what, flush=True)
     if not cond:
         failures.append(what)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Server:
@@ -106,11 +101,7 @@ limits:
         return self.request("GET", path, headers=headers, timeout=5)
 
     def rss_mb(self, field="VmRSS"):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
+        return rss_mb(self.proc.pid, field)
 
     def log_text(self):
         self.log.flush()
