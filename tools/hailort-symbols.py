@@ -352,71 +352,69 @@ def block_depth(text):
     return lambda at: marks[bisect.bisect_right(pos, at) - 1][1] if bisect.bisect_right(pos, at) else 0
 
 
+def cpp_sources(src):
+    """(path, text with comments and strings blanked, its brace depth function) per .cpp below src."""
+    for dirpath, _, files in os.walk(src):
+        for f in sorted(files):
+            if f.endswith(".cpp"):
+                path = os.path.join(dirpath, f)
+                text = blank(open(path, encoding="utf-8", errors="replace").read())
+                yield path, text, block_depth(text)
+
+
 def find_definitions(src, chain, params, const, bases, scopes, cmake_text):
     """Out-of-line definitions `Q::f(...) [const] {|:|= default` of hailort::chain in src/**/*.cpp."""
     classes, func = chain[1:-1], chain[-1]
     want = [norm_type(p) for p in params]
     hits = []
     pat = re.compile(r"((?:[A-Za-z_]\w*\s*::\s*)+)(~?\s*" + re.escape(func.lstrip("~")) + r")\s*\(")
-    for dirpath, _, files in os.walk(src):
-        for f in sorted(files):
-            if not f.endswith(".cpp"):
+    for path, text, depth in cpp_sources(src):
+        for m in pat.finditer(text):
+            if depth(m.start()) != 0:
                 continue
-            path = os.path.join(dirpath, f)
-            text = blank(open(path, encoding="utf-8", errors="replace").read())
-            depth = block_depth(text)
-            for m in pat.finditer(text):
-                if depth(m.start()) != 0:
+            if func.startswith("~") != m.group(2).startswith("~"):
+                continue
+            qual = [q for q in re.split(r"\s*::\s*", m.group(1)) if q]
+            if qual and qual[0] == "hailort":
+                qual = qual[1:]
+            if len(qual) != len(classes):
+                continue
+            # The first qualifier may be a class derived from the expected one (InferModelBase::InferStream
+            # names InferModel::InferStream); the rest must be spelled as declared.
+            if qual[1:] != classes[1:]:
+                continue
+            if qual[0] != classes[0]:
+                # Only a nested class is reached through a derived class; Derived::f is Derived's own f,
+                # and Derived::Nested is another class when Derived declares its own Nested.
+                if len(classes) < 2 or classes[0] not in bases_closure(qual[0], bases):
                     continue
-                if func.startswith("~") != m.group(2).startswith("~"):
+                if ("hailort", qual[0], qual[1]) in scopes:
                     continue
-                qual = [q for q in re.split(r"\s*::\s*", m.group(1)) if q]
-                if qual and qual[0] == "hailort":
-                    qual = qual[1:]
-                if len(qual) != len(classes):
-                    continue
-                # The first qualifier may be a class derived from the expected one (InferModelBase::InferStream
-                # names InferModel::InferStream); the rest must be spelled as declared.
-                if qual[1:] != classes[1:]:
-                    continue
-                if qual[0] != classes[0]:
-                    # Only a nested class is reached through a derived class; Derived::f is Derived's own f,
-                    # and Derived::Nested is another class when Derived declares its own Nested.
-                    if len(classes) < 2 or classes[0] not in bases_closure(qual[0], bases):
-                        continue
-                    if ("hailort", qual[0], qual[1]) in scopes:
-                        continue
-                open_at = m.end() - 1
-                close = matching(text, open_at)
-                after = text[close + 1 : close + 300]
-                am = re.match(r"\s*(const\b)?\s*(noexcept\b)?\s*(override\b)?\s*(\{|:[^:]|=\s*default\s*;)", after)
-                if not am or bool(am.group(1)) != const:
-                    continue
-                got = [decl_param_type(p) for p in params_of(text[open_at + 1 : close])]
-                if got != want:
-                    continue
-                rel = os.path.relpath(path, src)
-                listed = os.path.basename(path) in cmake_text
-                hits.append((rel, text.count("\n", 0, m.start()) + 1, "::".join(qual), listed))
+            open_at = m.end() - 1
+            close = matching(text, open_at)
+            after = text[close + 1 : close + 300]
+            am = re.match(r"\s*(const\b)?\s*(noexcept\b)?\s*(override\b)?\s*(\{|:[^:]|=\s*default\s*;)", after)
+            if not am or bool(am.group(1)) != const:
+                continue
+            got = [decl_param_type(p) for p in params_of(text[open_at + 1 : close])]
+            if got != want:
+                continue
+            rel = os.path.relpath(path, src)
+            listed = os.path.basename(path) in cmake_text
+            hits.append((rel, text.count("\n", 0, m.start()) + 1, "::".join(qual), listed))
     return hits
 
 
 def c_definition(src, name, cmake_text):
     hits = []
     pat = re.compile(r"^[\w \t\*]*\b" + re.escape(name) + r"\s*\(", re.M)
-    for dirpath, _, files in os.walk(src):
-        for f in sorted(files):
-            if not f.endswith(".cpp"):
+    for path, text, depth in cpp_sources(src):
+        for m in pat.finditer(text):
+            if depth(m.start()) != 0:
                 continue
-            path = os.path.join(dirpath, f)
-            text = blank(open(path, encoding="utf-8", errors="replace").read())
-            depth = block_depth(text)
-            for m in pat.finditer(text):
-                if depth(m.start()) != 0:
-                    continue
-                close = matching(text, m.end() - 1)
-                if re.match(r"\s*\{", text[close + 1 :]):
-                    hits.append((os.path.relpath(path, src), text.count("\n", 0, m.start()) + 1, name, os.path.basename(path) in cmake_text))
+            close = matching(text, m.end() - 1)
+            if re.match(r"\s*\{", text[close + 1 :]):
+                hits.append((os.path.relpath(path, src), text.count("\n", 0, m.start()) + 1, name, os.path.basename(path) in cmake_text))
     return hits
 
 
