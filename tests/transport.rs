@@ -173,6 +173,21 @@ async fn unknown_host_names_are_refused_and_configured_ones_served() {
     srv.stop().await.unwrap();
 }
 
+/// A text embedding posted in the background (the text encoder's latency makes it slow); its status.
+fn slow_request(srv: &common::TestServer) -> tokio::task::JoinHandle<u16> {
+    let c = srv.client.clone();
+    let url = srv.at("/v1/embed/text");
+    tokio::spawn(async move {
+        c.post(url)
+            .json(&json!({"text": "a slow one"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+}
+
 /// A server with one in-flight slot and a 400 ms text encoder, a slow request holding that
 /// slot, and what a second request gets meanwhile.
 async fn second_request_with_one_slot(wait_ms: u64) -> (u16, serde_json::Value) {
@@ -181,19 +196,7 @@ async fn second_request_with_one_slot(wait_ms: u64) -> (u16, serde_json::Value) 
     s.limits.admission_wait_ms = wait_ms;
     s.backend.mock.latency.text_fixed_ms = 400.0;
     let srv = start(s).await;
-    let slow = {
-        let c = srv.client.clone();
-        let url = srv.at("/v1/embed/text");
-        tokio::spawn(async move {
-            c.post(url)
-                .json(&json!({"text": "a slow one"}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        })
-    };
+    let slow = slow_request(&srv);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let second = srv.post("/v1/embed/text", json!({"text": "another"})).await;
     assert_eq!(slow.await.unwrap(), 200);
@@ -239,19 +242,7 @@ async fn a_hopeless_wait_is_refused_at_once_and_the_connection_held_to_retry_aft
         srv.post("/v1/embed/text", json!({"text": "warm"})).await.0,
         200
     );
-    let slow = {
-        let c = srv.client.clone();
-        let url = srv.at("/v1/embed/text");
-        tokio::spawn(async move {
-            c.post(url)
-                .json(&json!({"text": "a slow one"}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        })
-    };
+    let slow = slow_request(&srv);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let one = reqwest::Client::builder()
         .pool_max_idle_per_host(1)
