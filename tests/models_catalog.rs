@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::onnx::library;
+use common::onnx::{library, start_ready};
 use common::*;
 use config::{BackendKind, ResizeMode, Settings};
 use serde_json::{json, Value};
@@ -180,22 +180,6 @@ fn settings(model_dir: &Path) -> Settings {
     s.backend.onnx.library_path = Some(library());
     s.backend.onnx.threads = Some(1);
     s
-}
-
-async fn start_ready(s: Settings) -> TestServer {
-    let srv = start(s).await;
-    wait_while_loading(
-        &srv.client,
-        &srv.url,
-        600,
-        std::time::Duration::from_millis(100),
-    )
-    .await;
-    // A failed start-up has closed the listener: say why.
-    if srv.client.get(srv.at("/health")).send().await.is_err() {
-        panic!("the service did not start: {:?}", srv.stop().await);
-    }
-    srv
 }
 
 fn floats(v: &Value) -> Vec<f64> {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::onnx::{library, reference, tiny};
+use common::onnx::{library, reference, start_ready, tiny};
 use common::*;
 use config::{BackendKind, ResizeMode, Settings};
 use serde_json::{json, Value};
@@ -34,20 +34,6 @@ fn onnx_settings() -> Settings {
     s.backend.onnx.library_path = Some(library());
     s.backend.onnx.threads = Some(1);
     s
-}
-
-/// `start`, then wait out warm-up: loading ONNX sessions can take longer than common::start's
-/// short wait when the test binaries run in parallel on a small machine.
-async fn start_ready(settings: Settings) -> TestServer {
-    let srv = start(settings).await;
-    wait_while_loading(
-        &srv.client,
-        &srv.url,
-        600,
-        std::time::Duration::from_millis(100),
-    )
-    .await;
-    srv
 }
 
 fn unit(v: &Value) -> Vec<f64> {
@@ -245,7 +231,7 @@ async fn config_dimension_disagreeing_with_the_model_stops_start_up() {
     // With warm-up (the default) a model that does not fit the config keeps the service from starting.
     let mut s = onnx_settings();
     s.clip.embedding_dimension = Some(640);
-    let srv = start_ready(s).await;
+    let srv = common::onnx::start_loaded(s).await;
     let e = srv
         .stop()
         .await

@@ -23,6 +23,30 @@ pub fn library() -> PathBuf {
     }
 }
 
+/// `start`, then wait out warm-up: loading ONNX sessions can take longer than common::start's
+/// short wait when the test binaries run in parallel on a small machine.
+pub async fn start_loaded(settings: config::Settings) -> super::TestServer {
+    let srv = super::start(settings).await;
+    super::wait_while_loading(
+        &srv.client,
+        &srv.url,
+        600,
+        std::time::Duration::from_millis(100),
+    )
+    .await;
+    srv
+}
+
+/// [`start_loaded`], and a start-up that failed (its listener closed) panics with the server's
+/// own error.
+pub async fn start_ready(settings: config::Settings) -> super::TestServer {
+    let srv = start_loaded(settings).await;
+    if srv.client.get(srv.at("/health")).send().await.is_err() {
+        panic!("the service did not start: {:?}", srv.stop().await);
+    }
+    srv
+}
+
 /// A file of the tiny random-weight ResNet CLIP (tests/fixtures/tiny-rn).
 pub fn tiny(file: &str) -> PathBuf {
     super::fixture("tiny-rn").join(file)
