@@ -12,6 +12,7 @@ mirror=${HAILO_CLIP_VM_MIRROR:-http://deb.debian.org/debian}
 packages=(
   systemd systemd-sysv udev kmod # PID 1, device units for /dev/vda
   curl                           # the HTTP checks
+  jq                             # tests/hailo/on-device.sh in the package guest
   linux-image-amd64 initramfs-tools
 )
 

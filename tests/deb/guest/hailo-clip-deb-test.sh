@@ -241,6 +241,15 @@ bash $d/install.sh $v2 >/tmp/run5.log 2>&1
 grep -q '^install.sh: no change:' /tmp/run5.log
 check "install.sh second run on it: no change" $? "$(tail -n 1 /tmp/run5.log)"
 diag cat /tmp/run5.log
+# The acceptance test of the Pi, its Raspberry Pi OS path, against this mock-backed install.
+EXPECT_BACKEND=mock SKIP_DOCTOR=1 IMAGE=$d/cat.jpg REQUESTS=8 CONCURRENCY=4 \
+  bash $d/on-device.sh >/tmp/ondev.log 2>&1
+rc=$?
+[ "$rc" = 0 ] && grep -q '^PASS package hailo-clip 0.1.1-1 installed' /tmp/ondev.log &&
+  grep -q '^PASS config rendered to /etc/xdg/hailo-clip/hailo-clip.json' /tmp/ondev.log &&
+  grep -q '^PASS the service runs as hailo-clip' /tmp/ondev.log
+check "tests/hailo/on-device.sh on the package install (Raspberry Pi OS path)" $? "exit $rc: $(tail -n 1 /tmp/ondev.log)"
+diag cat /tmp/ondev.log
 apt-get purge -y -q hailo-clip >/dev/null 2>&1
 ! getent passwd hailo-clip >/dev/null && [ ! -e "$json" ]
 check "purge after install.sh" $?
