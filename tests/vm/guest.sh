@@ -1,6 +1,6 @@
 # The guest harness shared by tests/vm/run.sh and tests/deb/vm.sh (sourced): the root
-# filesystem image and the qemu boot. The caller defines `phase`, sets work, kernel, initrd and
-# guest_timeout, and kills "$qemu_pid" in its exit trap.
+# filesystem image, the qemu boot and reading the results. The caller defines `phase`, sets
+# work, kernel, initrd and guest_timeout, and kills "$qemu_pid" in its exit trap.
 
 # Packs directory $1 into $work/root.img with $2 MB to spare, beside the kernel and initrd; the
 # directory is removed (its copy is in the image).
@@ -31,4 +31,36 @@ guest_boot() {
   wait "$qemu_pid" || qrc=$?
   qemu_pid=
   phase "guest finished after $((SECONDS - started)) s (qemu exit $qrc)"
+}
+
+# Reads $work/results.log after the boot: prints the PASS/FAIL lines (and the guest's phase
+# lines), counts them, fails a run without the DONE marker, and on any failure prints the
+# guest's diagnostics and the end of its console; logs are kept in $1. Sets passed and failed.
+guest_results() {
+  local logdir=$1 line done_seen=0
+  mkdir -p "$logdir"
+  cp "$work/console.log" "$work/results.log" "$logdir/" 2>/dev/null || true
+  passed=0
+  failed=0
+  while IFS= read -r line; do
+    line=${line%$'\r'}
+    case $line in
+    PASS\ *) passed=$((passed + 1)) && echo "$line" ;;
+    FAIL\ *) failed=$((failed + 1)) && echo "$line" ;;
+    DONE) done_seen=1 ;;
+    "# guest:"* | "# ["*) echo "${line#\# }" ;;
+    "#"*) [ "${HAILO_CLIP_VM_VERBOSE:-0}" = 1 ] && echo "$line" ;;
+    esac
+  done <"$work/results.log"
+  if [ "$done_seen" = 0 ]; then
+    echo "FAIL guest did not finish the test (qemu exit $qrc; 124 = timeout)"
+    failed=$((failed + 1))
+  fi
+  if [ "$failed" -gt 0 ]; then
+    echo "--- guest diagnostics (results port) ---"
+    grep -a '^#' "$work/results.log" | tr -d '\r' || true
+    echo "--- guest console, last 60 lines (full: $logdir/console.log) ---"
+    tail -n 60 "$work/console.log" | tr -d '\r'
+  fi
+  return 0
 }

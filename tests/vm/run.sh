@@ -173,31 +173,7 @@ guest_image "$root" 512
 guest_boot
 
 # --- 6. results
-logdir=$cache/last-run
-mkdir -p "$logdir"
-cp "$work/console.log" "$work/results.log" "$logdir/" 2>/dev/null || true
-passed=0
-failed=0
-done_seen=0
-while IFS= read -r line; do
-  line=${line%$'\r'}
-  case $line in
-  PASS\ *) passed=$((passed + 1)) && echo "$line" ;;
-  FAIL\ *) failed=$((failed + 1)) && echo "$line" ;;
-  DONE) done_seen=1 ;;
-  "# guest:"*) echo "${line#\# }" ;;
-  esac
-done <"$work/results.log"
-if [ "$done_seen" = 0 ]; then
-  echo "FAIL guest did not finish the test (qemu exit $qrc; 124 = timeout)"
-  failed=$((failed + 1))
-fi
-if [ "$failed" -gt 0 ]; then
-  echo "--- guest diagnostics (results port) ---"
-  grep -a '^#' "$work/results.log" | tr -d '\r' || true
-  echo "--- guest console, last 60 lines (full: $logdir/console.log) ---"
-  tail -n 60 "$work/console.log" | tr -d '\r'
-fi
+guest_results "$cache/last-run"
 phase "done"
 echo "$passed passed, $failed failed"
 summary=1
