@@ -364,16 +364,10 @@ async fn client_errors_get_the_right_status() {
     assert_eq!(code, 400, "{r}");
     assert_eq!(r["error_type"], "invalid_image", "{r}");
     // Malformed JSON
-    let r = srv
-        .client
-        .post(srv.at("/v1/classify"))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let b: serde_json::Value = r.json().await.unwrap();
+    let (code, b) = srv
+        .post_bytes("/v1/classify", "application/json", "{not json")
+        .await;
+    assert_eq!(code, 400);
     assert_eq!(b["error_type"], "malformed_json");
     // No JSON content type
     let r = srv

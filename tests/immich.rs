@@ -44,15 +44,7 @@ fn undici_form(parts: &[Part<'_>]) -> Vec<u8> {
 }
 
 async fn predict(srv: &TestServer, body: Vec<u8>, content_type: &str) -> (u16, Value) {
-    let r = srv
-        .client
-        .post(srv.at("/predict"))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    srv.post_bytes("/predict", content_type, body).await
 }
 
 async fn immich(srv: &TestServer, parts: &[Part<'_>]) -> (u16, Value) {

@@ -179,24 +179,14 @@ async fn embeddings_refuse_what_they_cannot_do() {
             "{body}: {r}"
         );
     }
-    let r = srv
-        .client
-        .post(srv.at("/v1/embeddings"))
-        .body("{\"model\":")
-        .header("content-type", "application/json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    let r = srv
-        .client
-        .post(srv.at("/v1/embeddings"))
-        .body("input=cat")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 415);
+    let bad = [
+        ("application/json", "{\"model\":", 400),
+        ("application/x-www-form-urlencoded", "input=cat", 415),
+    ];
+    for (content_type, body, code) in bad {
+        let (c, r) = srv.post_bytes("/v1/embeddings", content_type, body).await;
+        assert_eq!(c, code, "{content_type} {body}: {r}");
+    }
 
     // The truncation header names the cut inputs.
     let r = srv

@@ -40,6 +40,25 @@ impl TestServer {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// POSTs raw bytes under the given content type (malformed bodies, forms, multipart).
+    pub async fn post_bytes(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .client
+            .post(self.at(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         let r = self.client.get(self.at(path)).send().await.unwrap();
         let status = r.status().as_u16();
