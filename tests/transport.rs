@@ -279,3 +279,32 @@ async fn a_hopeless_wait_is_refused_at_once_and_the_connection_held_to_retry_aft
     assert_eq!(slow.await.unwrap(), 200);
     srv.stop().await.unwrap();
 }
+
+/// A client that leaves while waiting at the door leaves the waiters: with room for one waiter,
+/// the next request after it may wait too and is served, instead of being refused as if the
+/// first still waited.
+#[tokio::test]
+async fn a_waiter_that_leaves_frees_its_place_in_the_wait() {
+    let mut s = mock_settings();
+    s.limits.max_in_flight = 1;
+    s.limits.admission_wait_ms = 5000;
+    s.backend.mock.latency.text_fixed_ms = 900.0;
+    let srv = start(s).await;
+    let slow = slow_request(&srv);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let gone = impatient
+        .post(srv.at("/v1/embed/text"))
+        .json(&json!({"text": "gone"}))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the impatient client was answered: {gone:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (code, r) = srv.post("/v1/embed/text", json!({"text": "patient"})).await;
+    assert_eq!(code, 200, "{r}");
+    assert_eq!(slow.await.unwrap(), 200);
+    srv.stop().await.unwrap();
+}

@@ -75,7 +75,7 @@ pub struct Admission {
     wait: Duration,
     max_in_flight: usize,
     /// Requests waiting for a slot now.
-    waiting: Arc<AtomicUsize>,
+    waiting: AtomicUsize,
     /// How long a slot has lately been held, in µs (moving average; 0: not measured yet).
     held_us: Arc<AtomicU64>,
     rate: Option<DefaultKeyedRateLimiter<IpAddr>>,
@@ -103,7 +103,7 @@ impl Admission {
             max_body_kib: kib(l.max_body_bytes as u64),
             wait: Duration::from_millis(l.admission_wait_ms),
             max_in_flight: l.max_in_flight.max(1),
-            waiting: Arc::new(AtomicUsize::new(0)),
+            waiting: AtomicUsize::new(0),
             held_us: Arc::new(AtomicU64::new(0)),
             rate,
         }
@@ -138,9 +138,8 @@ impl Admission {
         {
             return Err("in_flight");
         }
-        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting::join(&self.waiting);
         let got = tokio::time::timeout(self.wait, self.in_flight.clone().acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
         match got {
             Ok(Ok(s)) => Ok(s),
             _ => Err("in_flight_waited"),
@@ -274,6 +273,23 @@ pub async fn admit(State(s): State<AppState>, req: Request, next: Next) -> Respo
         held_us: a.held_us.clone(),
     };
     next.run(req).await
+}
+
+/// One request among the waiters; it leaves them when dropped, also when its client goes away
+/// mid-wait (the request's future is dropped then, and a count kept by hand would leak).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn join(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Ordering::Relaxed);
+        Waiting(n)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// What an admitted request holds until it is answered or its client leaves.
