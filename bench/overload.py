@@ -8,18 +8,21 @@ Two kinds of client (--clients):
            connections posts the same request in a loop and records each answer's status and
            latency (wrk gives no per-status latency), so the 429s' latency is measured from a
            client.
-  polite   1,000 asyncio keep-alive connections (one process) that post the same request and,
+  polite   1,000 keep-alive connections (bench/loadgen: one thread of tokio, so the clients
+           take little of the cores the server is measured on) that post the same request and,
            after a 429, wait the Retry-After it names before the next, as HTTP asks of clients
            (the OpenAI client and Immich's do); every answer's status and latency is recorded.
 Reported:
   answered_200_per_s   from the server's own counter (/metrics) over the run
   share_of_device      answered_200_per_s / 157
-  p50/p99 of 429       from the probe's refused requests (polite: from every client's)
+  p50/p99 of 429       from the probe's refused requests (polite: from every client's, and the
+                       p99 of those sent from 2 s on, after the start's herd)
   socket errors        wrk's connect/read/write/timeout counts
   RSS                  idle after READY, peak (VmHWM), and 5 s after the load
   healthy_after        GET /health == 200 after the run
 
     python3 bench/overload.py [--binary target/release/hailo-clip] [--duration 30] [--out f.json]
+                              [--clients wrk|polite] [--ramp-ms 1000] [--samples answers.txt]
 
 Needs wrk on PATH (bench/service.sh installs it) and an open-file limit above the connections.
 """
@@ -57,51 +60,31 @@ def metric_200(port):
     return total
 
 
-def polite_load(port, body, connections, duration):
-    """Keep-alive clients that honour Retry-After; returns (samples, socket_errors, requests)."""
-    import asyncio
+LOADGEN = REPO / "bench/loadgen/target/release/hailo-clip-loadgen"
 
+
+def polite_load(port, body, connections, duration, ramp_ms):
+    """Keep-alive clients that honour Retry-After (bench/loadgen, built here when missing);
+    returns ([(status, ms, sent_at_ms)], socket_errors)."""
+    if not LOADGEN.exists():
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path",
+                        str(REPO / "bench/loadgen/Cargo.toml")], check=True)
     head = (f"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
-    request = head + body.encode()
-    samples, errors = [], [0]
-
-    async def client(deadline):
-        reader = writer = None
-        while time.monotonic() < deadline:
-            try:
-                if writer is None:
-                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                t0 = time.perf_counter()
-                writer.write(request)
-                await writer.drain()
-                status_line = await reader.readuntil(b"\r\n")
-                headers = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
-                n = int(re.search(r"content-length: *(\d+)", headers).group(1))
-                await reader.readexactly(n)
-                status = int(status_line.split()[1])
-                samples.append((status, (time.perf_counter() - t0) * 1000))
-                if "connection: close" in headers:
-                    writer.close()
-                    writer = None
-                if status == 429:
-                    m = re.search(r"retry-after: *(\d+)", headers)
-                    await asyncio.sleep(int(m.group(1)) if m else 1)
-            except (OSError, asyncio.IncompleteReadError, AttributeError, ValueError):
-                errors[0] += 1
-                if writer is not None:
-                    writer.close()
-                writer = None
-                await asyncio.sleep(0.1)
-        if writer is not None:
-            writer.close()
-
-    async def run():
-        deadline = time.monotonic() + duration
-        await asyncio.gather(*(client(deadline) for _ in range(connections)))
-
-    asyncio.run(run())
-    return samples, errors[0]
+    with tempfile.NamedTemporaryFile(suffix=".http") as f:
+        f.write(head + body.encode())
+        f.flush()
+        out = subprocess.run([str(LOADGEN), str(port), str(connections), str(duration), f.name],
+                             check=True, capture_output=True, text=True,
+                             env=dict(os.environ, LOADGEN_RAMP_MS=str(ramp_ms))).stdout
+    samples, errors = [], 0
+    for line in out.splitlines():
+        f = line.split()
+        if f[0] == "errors":
+            errors = int(f[1])
+        else:
+            samples.append((int(f[0]), float(f[1]), float(f[2])))
+    return samples, errors
 
 
 def main():
@@ -111,6 +94,9 @@ def main():
     ap.add_argument("--connections", type=int, default=1000)
     ap.add_argument("--clients", choices=["wrk", "polite"], default="wrk")
     ap.add_argument("--out")
+    ap.add_argument("--ramp-ms", type=int, default=0,
+                    help="polite: start the clients at even steps over this time (0: all at once)")
+    ap.add_argument("--samples", help="write every answer as 'status ms [sent_at_ms]' lines here")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -169,7 +155,7 @@ def main():
         m = re.search(r"WRK_JSON (\{.*\})", out)
         w = json.loads(m.group(1)) if m else {}
     else:
-        samples, socket_errors = polite_load(port, body, a.connections, a.duration)
+        samples, socket_errors = polite_load(port, body, a.connections, a.duration, a.ramp_ms)
         w = {"requests": len(samples), "errors": {"connect": socket_errors, "read": 0, "write": 0, "timeout": 0}}
     elapsed = time.time() - t0
     stop.set()
@@ -188,13 +174,17 @@ def main():
     srv.terminate()
     srv.wait(30)
 
-    refused = sorted(ms for s, ms in samples if s == 429)
-    ok_probe = [ms for s, ms in samples if s == 200]
-    other = sorted({s for s, _ in samples if s not in (200, 429)})
+    refused = sorted(x[1] for x in samples if x[0] == 429)
+    # polite samples carry when they were sent: the tail of a start in the same millisecond
+    # (every client at once) against the steady state after it.
+    later = sorted(x[1] for x in samples if x[0] == 429 and len(x) > 2 and x[2] >= 2000)
+    ok_probe = [x[1] for x in samples if x[0] == 200]
+    other = sorted({x[0] for x in samples if x[0] not in (200, 429)})
     rate = (after - before) / elapsed
     q = lambda xs, p: xs[min(len(xs) - 1, int(len(xs) * p))] if xs else None
     r = {
         "clients": a.clients,
+        "ramp_ms": a.ramp_ms if a.clients == "polite" else 0,
         "connections": a.connections,
         "duration_s": a.duration,
         "answered_200_per_s": round(rate, 1),
@@ -203,6 +193,7 @@ def main():
                   "p50_429_ms": q(refused, 0.5), "p90_429_ms": q(refused, 0.9),
                   "p99_429_ms": q(refused, 0.99),
                   "429_over_100_ms": sum(1 for ms in refused if ms > 100),
+                  "p99_429_ms_from_2s": q(later, 0.99),
                   "p50_200_ms": q(sorted(ok_probe), 0.5)},
         "refused_at_door": refusals,
         "load": {"requests": w.get("requests"), "errors": w.get("errors")},
@@ -220,6 +211,8 @@ def main():
     }
     for k, v in targets.items():
         print(("MET    " if v else "MISSED ") + k)
+    if a.samples:
+        Path(a.samples).write_text("".join(" ".join(map(str, x)) + "\n" for x in samples))
     if a.out:
         Path(a.out).write_text(json.dumps({"result": r, "targets": targets}, indent=2))
 

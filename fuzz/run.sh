@@ -6,6 +6,9 @@
 # .cache/fuzz/corpus/<target> and are kept between runs. A crash, a hang (-timeout) or memory
 # beyond -rss_limit_mb fails the run; libFuzzer writes the input under fuzz/artifacts/<target>/,
 # which then belongs in fuzz/regressions/<target>/ once fixed (replayed by this script first).
+# FUZZ_SANITIZER=none builds without AddressSanitizer (2-3 times the rate, for long runs of the
+# targets that reach no unsafe code of their own; docs/fuzzing.md). FUZZ_TIMEOUT (10 s): a unit
+# that runs longer is a hang; a long run beside benchmarks at idle priority needs more.
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-10}
@@ -25,16 +28,17 @@ fi
 
 cache=../.cache/fuzz
 python3 seeds.py "$cache/seeds" >/dev/null
-cargo fuzz build --release >/dev/null
+san=(-s "${FUZZ_SANITIZER:-address}")
+cargo fuzz build --release "${san[@]}" >/dev/null
 for t in "${targets[@]}"; do
   corpus="$cache/corpus/$t"
   mkdir -p "$corpus" "artifacts/$t"
   if [ -d "regressions/$t" ] && [ -n "$(ls -A "regressions/$t")" ]; then
-    cargo fuzz run --release "$t" "regressions/$t"/* -- -runs=0 >/dev/null
+    cargo fuzz run --release "${san[@]}" "$t" "regressions/$t"/* -- -runs=0 >/dev/null
   fi
   log=$(mktemp)
-  if ! cargo fuzz run --release "$t" "$corpus" "$cache/seeds/$t" -- \
-      -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+  if ! cargo fuzz run --release "${san[@]}" "$t" "$corpus" "$cache/seeds/$t" -- \
+      -max_total_time="$secs" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -max_len=65536 \
       -print_final_stats=1 >"$log" 2>&1; then
     tail -n 40 "$log"
     echo "FAIL fuzz $t (input saved under fuzz/artifacts/$t)"
