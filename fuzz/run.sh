@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 secs=${1:-10}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(decode_image request_json config tokenizer npy)
+[ ${#targets[@]} -gt 0 ] || targets=(decode_image request_json config tokenizer npy access)
 
 if ! command -v cargo-fuzz >/dev/null; then
   echo "installing cargo-fuzz (once; about 2 minutes)" >&2

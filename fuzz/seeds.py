@@ -51,6 +51,12 @@ bodies = [
 for i, b in enumerate(bodies):
     put("request_json", f"body-{i}", json.dumps(b).encode())
 
+# Host and Authorization values (the access target reads each input as both).
+for i, h in enumerate([b"127.0.0.1:5000", b"[::1]:5000", b"localhost", b"CLIP.example.org.",
+                       b"pi5:5000", b"evil.example:80", b"Bearer s3cret-Key", b"bearer  s3cret-Key ",
+                       b"Basic czNjcmV0", b"Bearer"]):
+    put("access", f"head-{i}", h)
+
 
 def npy(shape, descr: str, fortran: bool, payload: bytes) -> bytes:
     header = "{'descr': '%s', 'fortran_order': %s, 'shape': (%s), }" % (

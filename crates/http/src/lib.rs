@@ -1,7 +1,7 @@
 //! HTTP: the router, its middleware, the routes and their bodies, the one error mapping, and
 //! serving (bind, readiness to systemd, drain on stop).
 
-mod access;
+pub mod access;
 mod admission;
 pub mod body;
 mod connections;
