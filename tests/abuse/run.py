@@ -2,8 +2,9 @@
 """Hostile clients against the real server (mock backend timed like a Hailo-10H).
 
 Replays each finding of the abuse review and asserts the fixed behaviour: a clear 4xx/429 or a
-closed connection, peak RSS below a bound, /health answering within HEALTH_MS during every
-attack, and a well-behaved client served alongside. Usage:
+closed connection, peak RSS below a bound with the server under a hard memory cap (CAP_MB),
+/health answering within HEALTH_MS during every attack, and a well-behaved client served
+alongside. Usage:
 
     python3 tests/abuse/run.py [path/to/hailo-clip]      (default target/debug/hailo-clip)
 
@@ -24,13 +25,16 @@ import time
 import http.client
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
-from localproc import free_port, rss_mb  # noqa: E402
+from localproc import MemoryCap, free_port, rss_mb  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] != "--probe" else os.path.join(ROOT, "target/debug/hailo-clip")
 HEALTH_MS = float(os.environ.get("ABUSE_HEALTH_MS", "100"))
 # Peak RSS bound for the whole run (a debug build; the release build uses less).
 RSS_MB = float(os.environ.get("ABUSE_RSS_MB", "600"))
+# The server runs under this hard limit (a cgroup, or ulimit -v where none can be made): an
+# attack that got past the bounds would end it (OOM kill), and every later check would fail.
+CAP_MB = int(os.environ.get("ABUSE_CAP_MB", "1024"))
 
 failures = []
 
@@ -67,7 +71,10 @@ limits:
             )
         self.log = open(os.path.join(self.dir, "server.log"), "w+")
         env = dict(os.environ, XDG_DATA_HOME=self.dir, RUST_LOG="info")
-        self.proc = subprocess.Popen([BIN, "serve", "--config", cfg], stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.cap = MemoryCap(CAP_MB, "hc-abuse")
+        print(f"server memory cap: {self.cap.how}", flush=True)
+        self.proc = subprocess.Popen([BIN, "serve", "--config", cfg], stdout=self.log, stderr=subprocess.STDOUT, env=env,
+                                     preexec_fn=self.cap.enter)
         deadline = time.time() + 60
         while time.time() < deadline:
             try:
@@ -114,6 +121,7 @@ limits:
             return self.proc.wait(30)
         finally:
             self.log.close()
+            self.cap.release()
 
 
 class HealthProbe:
@@ -455,6 +463,7 @@ def main():
 
     peak = srv.rss_mb("VmHWM")
     check(peak <= RSS_MB, f"peak RSS over the whole run: {peak:.0f} MB (bound {RSS_MB:.0f})")
+    check(srv.proc.poll() is None, f"the server lived through every attack under its cap ({srv.cap.how})")
 
     # 4. A stalled connection does not hold up a stop.
     s = raw_socket(srv)
