@@ -24,7 +24,8 @@ Reported:
     python3 bench/overload.py [--binary target/release/hailo-clip] [--duration 30] [--out f.json]
                               [--clients wrk|polite] [--ramp-ms 1000] [--samples answers.txt]
 
-Needs wrk on PATH (bench/service.sh installs it) and an open-file limit above the connections.
+wrk needs wrk on PATH (bench/service.sh installs it); polite builds bench/loadgen with cargo the
+first time. Both need an open-file limit above the connections.
 """
 
 import argparse
