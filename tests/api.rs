@@ -555,14 +555,12 @@ async fn abandoned_requests_are_skipped_by_the_device() {
     };
     // Generous margins: under a loaded CI machine the first job must be on the device first.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let impatient = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_millis(80))
-        .build()
-        .unwrap();
-    let r = impatient
-        .post(srv.at("/v1/embed/image"))
-        .json(&json!({"image": png_b64(20, 20, 2)}))
-        .send()
+    let r = srv
+        .post_giving_up(
+            "/v1/embed/image",
+            json!({"image": png_b64(20, 20, 2)}),
+            std::time::Duration::from_millis(80),
+        )
         .await;
     assert!(r.is_err(), "the client timed out");
     assert_eq!(busy.await.unwrap().0, 200);

@@ -188,14 +188,20 @@ fn slow_request(srv: &common::TestServer) -> tokio::task::JoinHandle<u16> {
     })
 }
 
-/// A server with one in-flight slot and a 400 ms text encoder, a slow request holding that
-/// slot, and what a second request gets meanwhile.
-async fn second_request_with_one_slot(wait_ms: u64) -> (u16, serde_json::Value) {
+/// A server with one in-flight slot, `limits.admission_wait_ms` of `wait_ms`, and a text
+/// encoder that takes `text_ms` per request.
+async fn one_slot_server(wait_ms: u64, text_ms: f64) -> common::TestServer {
     let mut s = mock_settings();
     s.limits.max_in_flight = 1;
     s.limits.admission_wait_ms = wait_ms;
-    s.backend.mock.latency.text_fixed_ms = 400.0;
-    let srv = start(s).await;
+    s.backend.mock.latency.text_fixed_ms = text_ms;
+    start(s).await
+}
+
+/// A server with one in-flight slot and a 400 ms text encoder, a slow request holding that
+/// slot, and what a second request gets meanwhile.
+async fn second_request_with_one_slot(wait_ms: u64) -> (u16, serde_json::Value) {
+    let srv = one_slot_server(wait_ms, 400.0).await;
     let slow = slow_request(&srv);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let second = srv.post("/v1/embed/text", json!({"text": "another"})).await;
@@ -232,11 +238,7 @@ async fn requests_past_the_in_flight_bound_are_refused_before_their_body() {
 /// so finds the slot free.
 #[tokio::test]
 async fn a_hopeless_wait_is_refused_at_once_and_the_connection_held_to_retry_after() {
-    let mut s = mock_settings();
-    s.limits.max_in_flight = 1;
-    s.limits.admission_wait_ms = 200;
-    s.backend.mock.latency.text_fixed_ms = 900.0;
-    let srv = start(s).await;
+    let srv = one_slot_server(200, 900.0).await;
     // One request through first, so the door has seen how long a slot is held (~900 ms).
     assert_eq!(
         srv.post("/v1/embed/text", json!({"text": "warm"})).await.0,
@@ -285,21 +287,15 @@ async fn a_hopeless_wait_is_refused_at_once_and_the_connection_held_to_retry_aft
 /// first still waited.
 #[tokio::test]
 async fn a_waiter_that_leaves_frees_its_place_in_the_wait() {
-    let mut s = mock_settings();
-    s.limits.max_in_flight = 1;
-    s.limits.admission_wait_ms = 5000;
-    s.backend.mock.latency.text_fixed_ms = 900.0;
-    let srv = start(s).await;
+    let srv = one_slot_server(5000, 900.0).await;
     let slow = slow_request(&srv);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let impatient = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_millis(150))
-        .build()
-        .unwrap();
-    let gone = impatient
-        .post(srv.at("/v1/embed/text"))
-        .json(&json!({"text": "gone"}))
-        .send()
+    let gone = srv
+        .post_giving_up(
+            "/v1/embed/text",
+            json!({"text": "gone"}),
+            std::time::Duration::from_millis(150),
+        )
         .await;
     assert!(gone.is_err(), "the impatient client was answered: {gone:?}");
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -59,6 +59,18 @@ impl TestServer {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// POSTs as a client that gives up after `after` (it hangs up mid-request): the error if it
+    /// did, the response if one came in time.
+    pub async fn post_giving_up(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+        after: std::time::Duration,
+    ) -> reqwest::Result<reqwest::Response> {
+        let impatient = reqwest::Client::builder().timeout(after).build().unwrap();
+        impatient.post(self.at(path)).json(&body).send().await
+    }
+
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         let r = self.client.get(self.at(path)).send().await.unwrap();
         let status = r.status().as_u16();
