@@ -25,7 +25,7 @@ Reported:
                               [--clients wrk|polite] [--ramp-ms 1000] [--samples answers.txt]
 
 wrk needs wrk on PATH (bench/service.sh installs it); polite builds bench/loadgen with cargo the
-first time. Both need an open-file limit above the connections.
+first time (and again when it changes). Both need an open-file limit above the connections.
 """
 
 import argparse
@@ -65,11 +65,11 @@ LOADGEN = REPO / "bench/loadgen/target/release/hailo-clip-loadgen"
 
 
 def polite_load(port, body, connections, duration, ramp_ms):
-    """Keep-alive clients that honour Retry-After (bench/loadgen, built here when missing);
+    """Keep-alive clients that honour Retry-After (bench/loadgen, built here: cargo does
+    nothing when it is up to date, and an edited one is never measured stale);
     returns ([(status, ms, sent_at_ms)], socket_errors)."""
-    if not LOADGEN.exists():
-        subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path",
-                        str(REPO / "bench/loadgen/Cargo.toml")], check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path",
+                    str(REPO / "bench/loadgen/Cargo.toml")], check=True)
     head = (f"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode()
     with tempfile.NamedTemporaryFile(suffix=".http") as f:
